@@ -1,0 +1,222 @@
+package authz
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/example/sso/cors"
+	"github.com/example/sso/redirect"
+	"github.com/example/sso/token"
+)
+
+// Result names the outcome of one /auth decision, for metrics.
+type Result string
+
+const (
+	ResultAllowed      Result = "allowed"
+	ResultUnauthorized Result = "unauthorized"
+	ResultForbidden    Result = "forbidden"
+	ResultCSRF         Result = "csrf"
+	ResultPreflightOK  Result = "preflight_ok"
+	ResultPreflightNo  Result = "preflight_refused"
+	ResultError        Result = "error"
+)
+
+// Handler is the nginx `auth_request` target, GET and OPTIONS /auth, as the
+// contract describes it. It never sets a cookie: idle and absolute expiry live
+// in the store, so nothing depends on nginx passing a Set-Cookie back from a
+// subrequest.
+type Handler struct {
+	Auth    *Authenticator
+	CORS    *cors.Policy
+	Proxies *Proxies
+	// LoginURL is the login hub's public base URL, e.g. https://login.example.com.
+	LoginURL string
+	Log      *slog.Logger
+	// Observe, when set, is told every decision.
+	Observe func(Result, Method)
+}
+
+func (h *Handler) observe(res Result, m Method) {
+	if h.Observe != nil {
+		h.Observe(res, m)
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if r.Method == http.MethodOptions {
+		// Browsers send preflights without cookies; nginx routes the
+		// upstreams' preflights here so that they never meet a 401.
+		h.CORS.Preflight(w, r)
+		if w.Header().Get("Access-Control-Allow-Origin") != "" {
+			h.observe(ResultPreflightOK, "")
+		} else {
+			h.observe(ResultPreflightNo, "")
+		}
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		writeJSON(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET (nginx auth_request) or OPTIONS (preflight)", "")
+		return
+	}
+	originAllowed := h.CORS.Decorate(w.Header(), origin)
+	w.Header().Set("Cache-Control", "no-store")
+
+	trusted := h.Proxies.Trusted(r)
+	method := http.MethodGet
+	originalURL := ""
+	if trusted {
+		if m := r.Header.Get("X-Original-Method"); m != "" {
+			method = strings.ToUpper(m)
+		}
+		originalURL = r.Header.Get("X-Original-URL")
+	}
+	login := h.loginURL(originalURL)
+
+	// The forgery shield for every upstream: an unsafe request whose Origin
+	// is not ours, or that the browser itself marks cross-site, is refused
+	// before any credential is looked at. Same-site siblings that are not in
+	// the allowed origins are caught by the Origin check, which SameSite=Lax
+	// alone would let through.
+	if !safeMethod(method) {
+		if (origin != "" && !originAllowed) || (origin == "" && r.Header.Get("Sec-Fetch-Site") == "cross-site") {
+			h.observe(ResultCSRF, "")
+			writeJSON(w, http.StatusForbidden, "cross_site_request", "an unsafe "+method+" request from another origin is refused", "")
+			return
+		}
+	}
+
+	id, err := h.Auth.Authenticate(r.Context(), r)
+	if err != nil {
+		if errors.Is(err, ErrUnauthenticated) {
+			h.observe(ResultUnauthorized, "")
+			w.Header().Set("X-Auth-Login-URL", login)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
+			writeJSON(w, http.StatusUnauthorized, "unauthorized", "login required", login)
+			return
+		}
+		// A store outage is never a 200. nginx turns any status other than
+		// 2xx, 401 and 403 into a 500: the request fails closed.
+		h.observe(ResultError, "")
+		h.Log.ErrorContext(r.Context(), "auth: credentials could not be checked", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, "unavailable", "credentials could not be checked, try again", "")
+		return
+	}
+	if groups := r.URL.Query()["group"]; len(groups) > 0 && !id.InGroup(groups...) {
+		h.observe(ResultForbidden, id.Method)
+		writeJSON(w, http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("X-Auth-User", id.User)
+	hdr.Set("X-Auth-Email", id.Email)
+	hdr.Set("X-Auth-Groups", strings.Join(id.Groups, ","))
+	if h.Auth.Tokens != nil {
+		tok, err := h.Auth.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, h.Auth.now())
+		if err != nil {
+			h.observe(ResultError, id.Method)
+			h.Log.ErrorContext(r.Context(), "auth: sign upstream token", "err", err)
+			writeJSON(w, http.StatusInternalServerError, "internal", "internal error", "")
+			return
+		}
+		hdr.Set("X-Auth-Token", tok)
+	}
+	h.observe(ResultAllowed, id.Method)
+	w.WriteHeader(http.StatusOK)
+}
+
+// loginURL is the login hub's page with rd set to the original URL, when that
+// URL is one we would follow after login.
+func (h *Handler) loginURL(original string) string {
+	u := strings.TrimRight(h.LoginURL, "/") + "/login"
+	if original == "" {
+		return u
+	}
+	target, ok := redirect.Check(original, h.Auth.Cookies.Contains)
+	if !ok {
+		return u
+	}
+	return u + "?rd=" + url.QueryEscape(target)
+}
+
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// Proxies decides whether a request came through a trusted proxy, whose
+// X-Original-* and X-Forwarded-* headers may then be believed.
+type Proxies struct {
+	prefixes []netip.Prefix
+}
+
+// NewProxies parses CIDRs or single addresses.
+func NewProxies(cidrs []string) (*Proxies, error) {
+	p := &Proxies{}
+	for _, c := range cidrs {
+		c = strings.TrimSpace(c)
+		if pfx, err := netip.ParsePrefix(c); err == nil {
+			p.prefixes = append(p.prefixes, pfx.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(c)
+		if err != nil {
+			return nil, fmt.Errorf("authz: trusted proxy %q is neither a CIDR nor an IP address", c)
+		}
+		p.prefixes = append(p.prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return p, nil
+}
+
+// Trusted reports whether r's peer address is a trusted proxy.
+func (p *Proxies) Trusted(r *http.Request) bool {
+	if p == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, pfx := range p.prefixes {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Prefixes returns the trusted networks as strings, for Gin's
+// SetTrustedProxies.
+func (p *Proxies) Prefixes() []string {
+	out := make([]string, len(p.prefixes))
+	for i, pfx := range p.prefixes {
+		out[i] = pfx.String()
+	}
+	return out
+}
+
+// ErrorBody is the contract's JSON error shape.
+type ErrorBody struct {
+	Error    string `json:"error"`
+	Message  string `json:"message"`
+	LoginURL string `json:"login_url,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, code, msg, login string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: code, Message: msg, LoginURL: login})
+}

@@ -1,0 +1,263 @@
+package deploy_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/example/sso/nginx"
+)
+
+// load reads compose.yaml with only env as its environment (no OS env, no
+// .env file), as docker compose would, without touching images.
+func load(t *testing.T, env ...string) (*types.Project, error) {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{"compose.yaml"},
+		cli.WithWorkingDirectory("."),
+		cli.WithEnv(env),
+		cli.WithResolvedPaths(true),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opts.LoadProject(context.Background())
+}
+
+func mustLoad(t *testing.T) *types.Project {
+	t.Helper()
+	p, err := load(t, "SSO_SECRET_KEYS=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXk=")
+	if err != nil {
+		t.Fatalf("load compose.yaml: %v", err)
+	}
+	return p
+}
+
+func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
+	t.Helper()
+	s, err := p.GetService(name)
+	if err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	return s
+}
+
+func env(t *testing.T, s types.ServiceConfig, key string) string {
+	t.Helper()
+	v, ok := s.Environment[key]
+	if !ok || v == nil {
+		t.Fatalf("service %s: environment %s not set", s.Name, key)
+	}
+	return *v
+}
+
+func TestSecretKeysRequired(t *testing.T) {
+	if _, err := load(t); err == nil || !strings.Contains(err.Error(), "SSO_SECRET_KEYS") {
+		t.Errorf("load without SSO_SECRET_KEYS: err = %v, want one naming SSO_SECRET_KEYS", err)
+	}
+}
+
+func TestServices(t *testing.T) {
+	p := mustLoad(t)
+	names := p.ServiceNames()
+	slices.Sort(names)
+	if want := []string{"demoapi", "nginx", "redis", "sso"}; !slices.Equal(names, want) {
+		t.Errorf("services = %v, want %v", names, want)
+	}
+}
+
+// Every bind mount, build context and Dockerfile (with its target stage)
+// exists in the repository.
+func TestFilesExist(t *testing.T) {
+	p := mustLoad(t)
+	for _, s := range p.Services {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("service %s: bind mount %s: %v", s.Name, v.Target, err)
+			}
+		}
+		if s.Build == nil {
+			continue
+		}
+		df := filepath.Join(s.Build.Context, s.Build.Dockerfile)
+		text, err := os.ReadFile(df)
+		if err != nil {
+			t.Errorf("service %s: Dockerfile: %v", s.Name, err)
+			continue
+		}
+		stage := regexp.MustCompile(`(?mi)^FROM\s+\S+\s+AS\s+` + regexp.QuoteMeta(s.Build.Target) + `\s*$`)
+		if s.Build.Target == "" || !stage.Match(text) {
+			t.Errorf("service %s: %s has no stage %q", s.Name, df, s.Build.Target)
+		}
+	}
+}
+
+func mountSource(t *testing.T, s types.ServiceConfig, target string) string {
+	t.Helper()
+	for _, v := range s.Volumes {
+		if v.Target == target {
+			return v.Source
+		}
+	}
+	t.Fatalf("service %s: nothing mounted at %s", s.Name, target)
+	return ""
+}
+
+// The nginx service's environment renders the templates, names the other
+// services where they listen, and the mounts are the repository's nginx/.
+func TestNginxAgreesWithTemplates(t *testing.T) {
+	p := mustLoad(t)
+	ng := service(t, p, "nginx")
+
+	vars := map[string]string{}
+	for _, k := range nginx.Vars() {
+		vars[k] = env(t, ng, k)
+	}
+	if _, err := nginx.Render(vars); err != nil {
+		t.Errorf("templates do not render with the nginx service's environment: %v", err)
+	}
+	if got, want := env(t, ng, "NGINX_ENVSUBST_FILTER"), "^("+strings.Join(nginx.Vars(), "|")+")$"; got != want {
+		t.Errorf("NGINX_ENVSUBST_FILTER = %q, want %q", got, want)
+	}
+
+	// Upstreams: "<service>:<port it listens on>".
+	for _, tc := range []struct{ varName, svc, listenVar string }{
+		{"SSO_UPSTREAM", "sso", "SSO_LISTEN"},
+		{"API_UPSTREAM", "demoapi", "DEMOAPI_LISTEN"},
+	} {
+		up := vars[tc.varName]
+		_, port, err := net.SplitHostPort(env(t, service(t, p, tc.svc), tc.listenVar))
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.svc, tc.listenVar, err)
+		}
+		if want := tc.svc + ":" + port; up != want {
+			t.Errorf("nginx %s = %q, want %q (service %s, %s)", tc.varName, up, want, tc.svc, tc.listenVar)
+		}
+	}
+
+	// Published ports are the ones the templates listen on.
+	published := map[string]string{}
+	for _, pc := range ng.Ports {
+		published[pc.Published] = strconv.FormatUint(uint64(pc.Target), 10)
+	}
+	for _, k := range []string{"HTTPS_PORT", "HTTP_PORT"} {
+		if got := published[vars[k]]; got != vars[k] {
+			t.Errorf("nginx publishes %s -> %q, want %s -> %s (%s)", vars[k], got, vars[k], vars[k], k)
+		}
+	}
+	if vars["HTTPS_PORT"] != "443" {
+		t.Errorf("HTTPS_PORT = %q, want 443", vars["HTTPS_PORT"])
+	}
+
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]string{
+		"/etc/nginx/templates": filepath.Join(root, "nginx", "templates"),
+		"/etc/nginx/snippets":  filepath.Join(root, "nginx", "snippets"),
+	} {
+		if got := mountSource(t, ng, target); got != want {
+			t.Errorf("nginx mounts %s at %s, want %s", got, target, want)
+		}
+	}
+	app := mountSource(t, ng, vars["APP_ROOT"])
+	if _, err := os.Stat(filepath.Join(app, "index.html")); err != nil {
+		t.Errorf("APP_ROOT mount: %v", err)
+	}
+	certs := mountSource(t, ng, filepath.Dir(vars["TLS_CERT"]))
+	if filepath.Dir(vars["TLS_KEY"]) != filepath.Dir(vars["TLS_CERT"]) || certs != filepath.Join(root, "deploy", "certs") {
+		t.Errorf("TLS_CERT %s / TLS_KEY %s not both from the deploy/certs mount (%s)", vars["TLS_CERT"], vars["TLS_KEY"], certs)
+	}
+}
+
+// sso believes forwarded headers from nginx's fixed address only, and that
+// address lies in the network's fixed subnet.
+func TestTrustedProxyIsNginx(t *testing.T) {
+	p := mustLoad(t)
+	sso := service(t, p, "sso")
+	ng := service(t, p, "nginx")
+	trusted := env(t, sso, "SSO_TRUSTED_PROXIES")
+	var nginxIP, netName string
+	for name, n := range ng.Networks {
+		if n != nil && n.Ipv4Address != "" {
+			nginxIP, netName = n.Ipv4Address, name
+		}
+	}
+	if want := nginxIP + "/32"; nginxIP == "" || trusted != want {
+		t.Fatalf("SSO_TRUSTED_PROXIES = %q, want %q (nginx's fixed address)", trusted, want)
+	}
+	if _, ok := sso.Networks[netName]; !ok {
+		t.Errorf("sso is not on nginx's network %s", netName)
+	}
+	nw := p.Networks[netName]
+	if len(nw.Ipam.Config) != 1 {
+		t.Fatalf("network %s: want one fixed subnet, got %d", netName, len(nw.Ipam.Config))
+	}
+	_, subnet, err := net.ParseCIDR(nw.Ipam.Config[0].Subnet)
+	if err != nil || !subnet.Contains(net.ParseIP(nginxIP)) {
+		t.Errorf("nginx address %s not in subnet %q (%v)", nginxIP, nw.Ipam.Config[0].Subnet, err)
+	}
+}
+
+func TestSSOService(t *testing.T) {
+	p := mustLoad(t)
+	sso := service(t, p, "sso")
+	for k, want := range map[string]string{
+		"SSO_COOKIE_DOMAINS": "example.test",
+		"SSO_REDIS_URL":      "redis://redis:6379/0",
+		"SSO_LOGIN_URL":      "https://login.example.test",
+		"SSO_LISTEN":         "0.0.0.0:8080",
+	} {
+		if got := env(t, sso, k); got != want {
+			t.Errorf("sso %s = %q, want %q", k, got, want)
+		}
+	}
+	users := mountSource(t, sso, env(t, sso, "SSO_USERS_FILE"))
+	data, err := os.ReadFile(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Users map[string]struct {
+			Email    string   `yaml:"email"`
+			Password string   `yaml:"password"`
+			Groups   []string `yaml:"groups"`
+		} `yaml:"users"`
+	}
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		t.Fatalf("%s: %v", users, err)
+	}
+	if len(f.Users) == 0 {
+		t.Errorf("%s: no users", users)
+	}
+	for name, u := range f.Users {
+		if !strings.HasPrefix(u.Password, "$argon2id$") || u.Email == "" {
+			t.Errorf("user %s: password %.10q… email %q; want an argon2id hash and an email", name, u.Password, u.Email)
+		}
+	}
+	if hc := sso.HealthCheck; hc == nil || !slices.Contains(hc.Test, "http://127.0.0.1:8080/healthz") {
+		t.Errorf("sso healthcheck = %+v, want one on http://127.0.0.1:8080/healthz", hc)
+	}
+	if d, ok := sso.DependsOn["redis"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		t.Errorf("sso depends_on redis = %+v, want service_healthy", d)
+	}
+	if d, ok := service(t, p, "nginx").DependsOn["sso"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		t.Errorf("nginx depends_on sso = %+v, want service_healthy", d)
+	}
+	if ports := service(t, p, "demoapi").Ports; len(ports) != 0 {
+		t.Errorf("demoapi publishes %v; it trusts X-Auth-* and must be reachable by nginx only", ports)
+	}
+}

@@ -1,0 +1,302 @@
+package nginxtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/sso/nginx"
+)
+
+// RequireEnv names the environment variable that turns a missing nginx
+// binary from a skip into a failure (set it in CI).
+const RequireEnv = "SSO_REQUIRE_NGINX"
+
+// BinaryEnv names an environment variable that points at the nginx binary.
+const BinaryEnv = "SSO_NGINX"
+
+// Binary returns the path of the nginx binary: $SSO_NGINX, /usr/sbin/nginx,
+// or nginx on $PATH.
+func Binary() (string, error) {
+	if p := os.Getenv(BinaryEnv); p != "" {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx", nil
+	}
+	p, err := exec.LookPath("nginx")
+	if err != nil {
+		return "", fmt.Errorf("nginxtest: no nginx binary (set %s or install nginx): %w", BinaryEnv, err)
+	}
+	return p, nil
+}
+
+// Options configures Start.
+type Options struct {
+	// Vars are the template variables (nginx.Vars). Start fills in
+	// LISTEN_ADDR (127.0.0.1), HTTPS_PORT and HTTP_PORT (free ports),
+	// TLS_CERT and TLS_KEY (a generated pair), SSO_DOMAIN (example.test) and
+	// APP_ROOT (Dir/app) when they are absent. SSO_UPSTREAM and API_UPSTREAM
+	// are the caller's.
+	Vars map[string]string
+	// Hosts for the certificate; default: SSO_DOMAIN and *.SSO_DOMAIN.
+	Hosts []string
+	// ExtraHTTP is appended inside http{}, after the rendered templates,
+	// with the same ${VARS} expanded: for instance another site's server{}
+	// with "listen ${LISTEN_ADDR}:${HTTPS_PORT} ssl;" (the certificate is
+	// the shared one; add its name to Hosts).
+	ExtraHTTP string
+	// Files are written under Dir before nginx starts (name → content),
+	// e.g. "app/index.html".
+	Files map[string]string
+}
+
+// Server is a running nginx.
+type Server struct {
+	Dir       string            // prefix: nginx.conf, conf.d/, snippets/, tls/, logs
+	Vars      map[string]string // the variables the templates were rendered with
+	HTTPSPort int
+	HTTPPort  int
+	TLS       *TLS
+}
+
+// Start renders the templates with opts into a temporary directory, starts
+// the nginx binary on loopback and stops it when the test ends. It skips the
+// test when nginx is missing, unless SSO_REQUIRE_NGINX=1. The error log is
+// printed when the test fails.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("%v (%s=1)", err, RequireEnv)
+		}
+		t.Skipf("%v; set %s=1 to fail instead", err, RequireEnv)
+	}
+	dir := t.TempDir()
+	s := &Server{Dir: dir, Vars: map[string]string{}}
+	for k, v := range opts.Vars {
+		s.Vars[k] = v
+	}
+	setDefault := func(k, v string) {
+		if _, ok := s.Vars[k]; !ok {
+			s.Vars[k] = v
+		}
+	}
+	setDefault("LISTEN_ADDR", "127.0.0.1")
+	setDefault("SSO_DOMAIN", "example.test")
+	setDefault("APP_ROOT", filepath.Join(dir, "app"))
+	setDefault("TLS_CERT", filepath.Join(dir, "tls", "cert.pem"))
+	setDefault("TLS_KEY", filepath.Join(dir, "tls", "key.pem"))
+	setDefault("HTTPS_PORT", strconv.Itoa(freePort(t)))
+	setDefault("HTTP_PORT", strconv.Itoa(freePort(t)))
+	if s.HTTPSPort, err = strconv.Atoi(s.Vars["HTTPS_PORT"]); err != nil {
+		t.Fatalf("nginxtest: HTTPS_PORT: %v", err)
+	}
+	if s.HTTPPort, err = strconv.Atoi(s.Vars["HTTP_PORT"]); err != nil {
+		t.Fatalf("nginxtest: HTTP_PORT: %v", err)
+	}
+
+	hosts := opts.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{s.Vars["SSO_DOMAIN"], "*." + s.Vars["SSO_DOMAIN"]}
+	}
+	if s.TLS, err = NewTLS(time.Now().Add(-time.Hour), 24*time.Hour, hosts...); err != nil {
+		t.Fatal(err)
+	}
+	extra, err := nginx.Expand(opts.ExtraHTTP, s.Vars)
+	if err != nil {
+		t.Fatalf("nginxtest: ExtraHTTP: %v", err)
+	}
+	files := map[string]string{
+		"tls/ca.pem":   string(s.TLS.CAPEM),
+		"tls/cert.pem": string(s.TLS.CertPEM),
+		"tls/key.pem":  string(s.TLS.KeyPEM),
+		"nginx.conf":   MainConfig(dir, extra),
+	}
+	for k, v := range opts.Files {
+		files[k] = v
+	}
+	for name, text := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, "key.pem") {
+			mode = 0o600
+		}
+		if err := os.WriteFile(p, []byte(text), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"app", "logs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nginx.Install(dir, s.Vars); err != nil {
+		t.Fatal(err)
+	}
+
+	args := []string{"-p", dir + "/", "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off; master_process off;"}
+	// -t first: a config error then fails here with nginx's own message.
+	if out, err := exec.Command(bin, append(args, "-t", "-q")...).CombinedOutput(); err != nil {
+		t.Fatalf("nginxtest: nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, args...)
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("nginxtest: start nginx: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt) // SIGINT: fast shutdown
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
+			t.Logf("nginx output:\n%s\nnginx error.log:\n%s", stderr.String(), log)
+		}
+	})
+	s.waitReady(t, done)
+	return s
+}
+
+func (s *Server) waitReady(t testing.TB, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(s.Vars["LISTEN_ADDR"], strconv.Itoa(s.HTTPSPort)), time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("nginxtest: nginx exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginxtest: nginx not listening on %d: %v", s.HTTPSPort, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Client returns an HTTP client that trusts the test CA and connects every
+// host name to this nginx (https to HTTPSPort, http to HTTPPort), so URLs
+// like https://app.example.test:<HTTPSPort>/ work without DNS. It does not
+// follow redirects, so tests see the 302s themselves.
+func (s *Server) Client() *http.Client {
+	addr := s.Vars["LISTEN_ADDR"]
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: s.TLS.Pool, MinVersion: tls.VersionTLS12},
+			DialContext: func(ctx context.Context, network, hostport string) (net.Conn, error) {
+				_, port, err := net.SplitHostPort(hostport)
+				if err != nil {
+					return nil, err
+				}
+				if port == "443" {
+					port = strconv.Itoa(s.HTTPSPort)
+				} else if port == "80" {
+					port = strconv.Itoa(s.HTTPPort)
+				}
+				return d.DialContext(ctx, network, net.JoinHostPort(addr, port))
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// URL returns https://<sub>.<SSO_DOMAIN>:<HTTPSPort><path>.
+func (s *Server) URL(sub, path string) string {
+	host := s.Vars["SSO_DOMAIN"]
+	if sub != "" {
+		host = sub + "." + host
+	}
+	return "https://" + host + ":" + strconv.Itoa(s.HTTPSPort) + path
+}
+
+// MainConfig returns an nginx.conf that keeps everything (pid, logs, temp
+// files) under dir and loads dir/conf.d/*.conf in http{}, followed by
+// extraHTTP. Run nginx with -p dir/ -c dir/nginx.conf -g 'daemon off;
+// master_process off;'.
+func MainConfig(dir, extraHTTP string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Generated by nginxtest for tests only.
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log info;
+events { worker_connections 256; }
+http {
+    access_log %[1]s/logs/access.log;
+    client_body_temp_path %[1]s/tmp/body;
+    proxy_temp_path       %[1]s/tmp/proxy;
+    fastcgi_temp_path     %[1]s/tmp/fastcgi;
+    uwsgi_temp_path       %[1]s/tmp/uwsgi;
+    scgi_temp_path        %[1]s/tmp/scgi;
+    types {
+        text/html              html;
+        text/css               css;
+        application/javascript js;
+        application/json       json;
+    }
+    default_type application/octet-stream;
+    include conf.d/*.conf;
+`, dir)
+	if extraHTTP != "" {
+		b.WriteString(extraHTTP)
+		b.WriteString("\n")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("nginxtest: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects nginx's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,422 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/example/sso/apikey"
+	"github.com/example/sso/authz"
+	"github.com/example/sso/session"
+	"github.com/example/sso/token"
+	"github.com/example/sso/users"
+)
+
+const (
+	ctxIdentity = "sso.identity"
+	maxBody     = 64 << 10
+)
+
+type userJSON struct {
+	Name   string   `json:"name"`
+	Email  string   `json:"email"`
+	Groups []string `json:"groups"`
+}
+
+type sessionCookieJSON struct {
+	Name      string    `json:"name"`
+	Value     string    `json:"value,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type sessionJSON struct {
+	User      userJSON          `json:"user"`
+	Session   sessionCookieJSON `json:"session"`
+	CSRFToken string            `json:"csrf_token"`
+}
+
+func userOf(name, email string, groups []string) userJSON {
+	if groups == nil {
+		groups = []string{}
+	}
+	return userJSON{Name: name, Email: email, Groups: groups}
+}
+
+// decodeJSON reads a small JSON body into v. Requiring the JSON media type
+// means a cross-origin caller always needs a preflight, which the CORS policy
+// answers.
+func decodeJSON(c *gin.Context, v any) error {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errContentType
+	}
+	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+// createSession is POST /api/session: a login for scripts and single-page
+// apps. The cookie value in the answer works from any other process.
+func (s *Server) createSession(c *gin.Context) {
+	var in struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if in.Username == "" || in.Password == "" {
+		s.fail(c, badRequest("username and password are required"))
+		return
+	}
+	if err := s.checkOrigin(c); err != nil {
+		s.fail(c, err)
+		return
+	}
+	u, err := s.opt.Users.Authenticate(in.Username, in.Password)
+	if err != nil {
+		s.metrics.logins.WithLabelValues("refused").Inc()
+		s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "api")
+		s.fail(c, err)
+		return
+	}
+	sess, cookie, value, err := s.newSession(c, u)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, cookie)
+	s.opt.Log.Info("login", "user", u.Name, "client", c.ClientIP(), "via", "api")
+	c.JSON(http.StatusCreated, sessionJSON{
+		User:      userOf(u.Name, u.Email, u.Groups),
+		Session:   sessionCookieJSON{Name: cookie.Name, Value: value, ExpiresAt: sess.ExpiresAt.UTC()},
+		CSRFToken: sess.CSRFToken,
+	})
+}
+
+func (s *Server) getSession(c *gin.Context) {
+	sess := currentSession(c)
+	c.JSON(http.StatusOK, sessionJSON{
+		User:      userOf(sess.User, sess.Email, sess.Groups),
+		Session:   sessionCookieJSON{Name: s.opt.Cookies.Name(), ExpiresAt: sess.ExpiresAt.UTC()},
+		CSRFToken: sess.CSRFToken,
+	})
+}
+
+// deleteSession is DELETE /api/session, the JSON logout. Without a live
+// session it still clears the cookies: logging out is idempotent.
+func (s *Server) deleteSession(c *gin.Context) {
+	sess, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request)
+	switch {
+	case err == nil:
+		if err := s.checkCSRF(c, sess); err != nil {
+			s.fail(c, err)
+			return
+		}
+		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.opt.Log.Info("logout", "user", sess.User, "via", "api")
+	case !errors.Is(err, authz.ErrUnauthenticated):
+		s.fail(c, err)
+		return
+	}
+	s.clearCookies(c)
+	c.Status(http.StatusNoContent)
+}
+
+type sessionInfoJSON struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	ExpiresAt time.Time `json:"expires_at"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"user_agent"`
+	Current   bool      `json:"current"`
+}
+
+func (s *Server) listSessions(c *gin.Context) {
+	cur := currentSession(c)
+	list, err := s.opt.Store.List(c.Request.Context(), cur.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := make([]sessionInfoJSON, 0, len(list))
+	for _, x := range list {
+		out = append(out, sessionInfoJSON{
+			ID: x.ID, CreatedAt: x.CreatedAt.UTC(), LastSeen: x.LastSeen.UTC(), ExpiresAt: x.Deadline().UTC(),
+			IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == cur.ID,
+		})
+	}
+	c.JSON(http.StatusOK, gin.H{"sessions": out})
+}
+
+func (s *Server) revokeSession(c *gin.Context) {
+	cur := currentSession(c)
+	id := c.Param("id")
+	target, err := s.opt.Store.Get(c.Request.Context(), id)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && target.User != cur.User) {
+		// Another user's session id is answered like a missing one.
+		s.fail(c, errSessionOwner)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if id == cur.ID {
+		s.clearCookies(c)
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) revokeOtherSessions(c *gin.Context) {
+	cur := currentSession(c)
+	n, err := s.opt.Store.DeleteUser(c.Request.Context(), cur.User, cur.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"revoked": n})
+}
+
+type keyJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Key       string     `json:"key,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func keyOf(k *session.APIKey) keyJSON {
+	return keyJSON{ID: k.ID, Name: k.Name, CreatedAt: k.CreatedAt.UTC(), LastUsed: timePtr(k.LastUsed), ExpiresAt: timePtr(k.ExpiresAt)}
+}
+
+// expiresIn accepts a Go duration ("720h") or a number of seconds.
+type expiresIn time.Duration
+
+func (e *expiresIn) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		secs, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil {
+			return fmt.Errorf("expires_in %s: want whole seconds or a duration like \"720h\"", n)
+		}
+		*e = expiresIn(time.Duration(secs) * time.Second)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return errors.New("expires_in: want whole seconds or a duration like \"720h\"")
+	}
+	d, err := time.ParseDuration(str)
+	if err != nil {
+		return fmt.Errorf("expires_in %q: want whole seconds or a duration like \"720h\"", str)
+	}
+	*e = expiresIn(d)
+	return nil
+}
+
+const maxKeyLifetime = 366 * 24 * time.Hour
+
+func (s *Server) createKey(c *gin.Context) {
+	cur := currentSession(c)
+	var in struct {
+		Name      string     `json:"name"`
+		ExpiresIn *expiresIn `json:"expires_in"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 100 {
+		s.fail(c, badRequest("name is required, at most 100 bytes"))
+		return
+	}
+	now := s.opt.Now()
+	var exp time.Time
+	if in.ExpiresIn != nil {
+		d := time.Duration(*in.ExpiresIn)
+		if d <= 0 || d > maxKeyLifetime {
+			s.fail(c, badRequest("expires_in must be between 1s and %s", maxKeyLifetime))
+			return
+		}
+		exp = now.Add(d)
+	}
+	key, id, hash, err := apikey.Generate()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: in.Name, CreatedAt: now, ExpiresAt: exp}
+	if err := s.opt.Store.CreateKey(c.Request.Context(), k); err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.opt.Log.Info("api key created", "user", cur.User, "key_id", id)
+	out := keyOf(k)
+	out.Key = key
+	c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) listKeys(c *gin.Context) {
+	id := currentIdentity(c)
+	keys, err := s.opt.Store.ListKeys(c.Request.Context(), id.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := make([]keyJSON, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, keyOf(k))
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": out})
+}
+
+func (s *Server) deleteKey(c *gin.Context) {
+	cur := currentSession(c)
+	err := s.opt.Store.DeleteKey(c.Request.Context(), cur.User, c.Param("id"))
+	if errors.Is(err, session.ErrNotFound) {
+		s.fail(c, errKeyOwner)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.opt.Log.Info("api key revoked", "user", cur.User, "key_id", c.Param("id"))
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) issueToken(c *gin.Context) {
+	if s.opt.Tokens == nil {
+		s.fail(c, errNotFound)
+		return
+	}
+	id := currentIdentity(c)
+	now := s.opt.Now()
+	tok, err := s.opt.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, now)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{
+		"access_token": tok,
+		"token_type":   "Bearer",
+		"expires_in":   int(s.opt.Tokens.TTL().Seconds()),
+	})
+}
+
+// requireSession admits only requests with a live session cookie.
+func (s *Server) requireSession(c *gin.Context) {
+	sess, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request)
+	if errors.Is(err, authz.ErrUnauthenticated) {
+		s.fail(c, errNoSession)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Set(ctxIdentity, authz.Identity{User: sess.User, Email: sess.Email, Groups: sess.Groups, Method: authz.MethodSession, Session: sess})
+	c.Next()
+}
+
+// requireIdentity admits any credential: cookie, API key or bearer JWT.
+func (s *Server) requireIdentity(c *gin.Context) {
+	id, err := s.auth.Authenticate(c.Request.Context(), c.Request)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	// A user removed from the users file loses its sessions' rights too.
+	if _, ok := s.opt.Users.Lookup(id.User); !ok {
+		s.fail(c, users.ErrInvalidCredentials)
+		return
+	}
+	c.Set(ctxIdentity, id)
+	c.Next()
+}
+
+// csrf guards state-changing requests authenticated by the cookie: they must
+// bring the session's CSRF token and, with an Origin, an allowed one. API keys
+// and bearer tokens are not sent by browsers on their own, so they pass.
+func (s *Server) csrf(c *gin.Context) {
+	id := currentIdentity(c)
+	if id.Method != authz.MethodSession {
+		c.Next()
+		return
+	}
+	if err := s.checkCSRF(c, id.Session); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) checkCSRF(c *gin.Context, sess *session.Session) error {
+	if err := s.checkOrigin(c); err != nil {
+		return err
+	}
+	tok := c.GetHeader("X-CSRF-Token")
+	if tok == "" && c.ContentType() == "application/x-www-form-urlencoded" {
+		tok = c.PostForm("csrf_token")
+	}
+	if !equalSecret(tok, sess.CSRFToken) {
+		s.opt.Log.Info("csrf token refused", "user", sess.User, "path", c.FullPath())
+		return errCSRF
+	}
+	return nil
+}
+
+// checkOrigin refuses a request whose Origin header names an origin outside
+// the policy. Requests without Origin (curl) and same-origin requests (the
+// login hub's own forms, whatever SSO_CORS_ORIGINS says) pass.
+func (s *Server) checkOrigin(c *gin.Context) error {
+	o := c.GetHeader("Origin")
+	if o == "" || s.opt.CORS.Allowed(o) {
+		return nil
+	}
+	if _, host, ok := strings.Cut(o, "://"); ok && strings.EqualFold(host, s.requestHost(c.Request)) {
+		return nil
+	}
+	return errCrossOrigin
+}
+
+func currentIdentity(c *gin.Context) authz.Identity {
+	v, _ := c.Get(ctxIdentity)
+	id, _ := v.(authz.Identity)
+	return id
+}
+
+func currentSession(c *gin.Context) *session.Session {
+	return currentIdentity(c).Session
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/example/sso/authz"
+	"github.com/example/sso/session"
+	"github.com/example/sso/users"
+)
+
+// apiError is an error with the contract's JSON shape and a status.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+var (
+	errNotFound     = &apiError{http.StatusNotFound, "not_found", "no such resource"}
+	errMethod       = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed here"}
+	errLogin        = &apiError{http.StatusUnauthorized, "invalid_credentials", "invalid username or password"}
+	errNoSession    = &apiError{http.StatusUnauthorized, "unauthorized", "a session cookie is required"}
+	errCSRF         = &apiError{http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token"}
+	errCrossOrigin  = &apiError{http.StatusForbidden, "cross_origin", "this origin is not allowed"}
+	errContentType  = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json"}
+	errSessionOwner = &apiError{http.StatusNotFound, "not_found", "no such session"}
+	errKeyOwner     = &apiError{http.StatusNotFound, "not_found", "no such api key"}
+)
+
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
+}
+
+// hostError means the request's host is under no configured cookie domain, so
+// no cookie that its siblings would receive can be set for it.
+type hostError struct {
+	host string
+	err  error
+}
+
+func (e *hostError) Error() string { return e.err.Error() }
+func (e *hostError) Unwrap() error { return e.err }
+
+// fail maps an error to its HTTP answer. This is the one place where errors
+// become statuses; anything unknown is a logged 500 with a bland message.
+func (s *Server) fail(c *gin.Context, err error) {
+	var (
+		ae *apiError
+		he *hostError
+	)
+	switch {
+	case errors.As(err, &ae):
+		c.AbortWithStatusJSON(ae.status, authz.ErrorBody{Error: ae.code, Message: ae.message})
+	case errors.As(err, &he):
+		c.AbortWithStatusJSON(http.StatusBadRequest, authz.ErrorBody{
+			Error:   "unknown_host",
+			Message: fmt.Sprintf("host %q is under none of the cookie domains %v: a session cookie set here would not reach its siblings", he.host, s.opt.Cookies.Domains()),
+		})
+	case errors.Is(err, authz.ErrUnauthenticated):
+		c.AbortWithStatusJSON(http.StatusUnauthorized, authz.ErrorBody{Error: "unauthorized", Message: "login required", LoginURL: s.opt.LoginURL + "/login"})
+	case errors.Is(err, users.ErrInvalidCredentials):
+		c.AbortWithStatusJSON(errLogin.status, authz.ErrorBody{Error: errLogin.code, Message: errLogin.message})
+	case errors.Is(err, session.ErrNotFound):
+		c.AbortWithStatusJSON(http.StatusNotFound, authz.ErrorBody{Error: "not_found", Message: "no such resource"})
+	default:
+		s.opt.Log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, authz.ErrorBody{Error: "unavailable", Message: "the request could not be completed, try again"})
+	}
+}
+
+// recovery turns a panic into a logged 500 without the stack reaching the
+// client.
+func (s *Server) recovery() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+					panic(v)
+				}
+				s.opt.Log.ErrorContext(c.Request.Context(), "panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
+				c.AbortWithStatusJSON(http.StatusInternalServerError, authz.ErrorBody{Error: "internal", Message: "internal error"})
+			}
+		}()
+		c.Next()
+	}
+}
+
+// observe logs and counts every request. Query strings are not logged: rd
+// values and tokens may be in them.
+func (s *Server) observe() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Writer.Status()
+		d := time.Since(start)
+		s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+		level := slog.LevelDebug
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.opt.Log.Log(c.Request.Context(), level, "request",
+			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status,
+			"duration", d, "client", c.ClientIP())
+	}
+}

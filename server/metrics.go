@@ -1,0 +1,44 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/example/sso/authz"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	auth     *prometheus.CounterVec
+	logins   *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sso_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sso_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"route"}),
+		auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sso_auth_decisions_total", Help: "/auth decisions by result and credential kind.",
+		}, []string{"result", "method"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sso_logins_total", Help: "Login attempts by outcome.",
+		}, []string{"outcome"}),
+	}
+	// A registry shared by two servers in one process (tests) must not fail:
+	// register what is not yet there.
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth, m.logins,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		_ = reg.Register(c)
+	}
+	return m
+}
+
+func (m *metrics) observeAuth(r authz.Result, method authz.Method) {
+	m.auth.WithLabelValues(string(r), string(method)).Inc()
+}

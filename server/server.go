@@ -1,0 +1,333 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/example/sso/authz"
+	"github.com/example/sso/cookiedomain"
+	"github.com/example/sso/cors"
+	"github.com/example/sso/cors/gincors"
+	"github.com/example/sso/redirect"
+	"github.com/example/sso/session"
+	"github.com/example/sso/ticket"
+	"github.com/example/sso/token"
+	"github.com/example/sso/users"
+)
+
+// Users is what the login hub needs of the users file.
+type Users interface {
+	Authenticate(login, password string) (users.User, error)
+	Lookup(name string) (users.User, bool)
+}
+
+// Store is the session and API key store the server was given; it never
+// learns which implementation that is.
+type Store interface {
+	session.Store
+	session.KeyStore
+}
+
+// Options are the values the server is built from. cmd/sso makes them from
+// the configuration.
+type Options struct {
+	Cookies *cookiedomain.Policy
+	Codec   *ticket.Codec
+	Store   Store
+	Users   Users
+	Tokens  *token.Issuer
+	CORS    *cors.Policy
+	Proxies *authz.Proxies
+
+	// LoginURL is the login hub's public base URL.
+	LoginURL string
+	// DefaultRedirect is where a login without a valid rd lands; empty means
+	// the hub's own page ("/").
+	DefaultRedirect string
+	// SessionIdle and SessionMax are the idle timeout and absolute lifetime.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// SessionRefresh is the least time between two writes of last-seen.
+	SessionRefresh time.Duration
+	// FormKey signs the login form's anti-forgery token.
+	FormKey []byte
+
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Version  string
+	Now      func() time.Time
+}
+
+// Server is the sso HTTP service: login hub, JSON API, /auth and operations.
+type Server struct {
+	opt     Options
+	auth    *authz.Authenticator
+	engine  *gin.Engine
+	metrics *metrics
+	formCSP string
+}
+
+// New builds the server and its routes.
+func New(opt Options) (*Server, error) {
+	switch {
+	case opt.Cookies == nil, opt.Codec == nil, opt.Store == nil, opt.Users == nil, opt.CORS == nil:
+		return nil, errors.New("server: Cookies, Codec, Store, Users and CORS are required")
+	case opt.SessionIdle <= 0 || opt.SessionMax <= 0:
+		return nil, errors.New("server: SessionIdle and SessionMax must be positive")
+	case len(opt.FormKey) < 32:
+		return nil, errors.New("server: FormKey must be at least 32 bytes")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Registry == nil {
+		opt.Registry = prometheus.NewRegistry()
+	}
+	if opt.DefaultRedirect == "" {
+		opt.DefaultRedirect = "/"
+	}
+	s := &Server{opt: opt, metrics: newMetrics(opt.Registry)}
+	s.auth = &authz.Authenticator{
+		Cookies:  opt.Cookies,
+		Codec:    opt.Codec,
+		Sessions: opt.Store,
+		Keys:     opt.Store,
+		Users:    opt.Users,
+		Tokens:   opt.Tokens,
+		Refresh:  opt.SessionRefresh,
+		KeyTouch: opt.SessionRefresh,
+		Now:      opt.Now,
+		OnTouchError: func(err error) {
+			opt.Log.Warn("store: could not record last use", "err", err)
+		},
+	}
+	s.formCSP = formCSP(opt.Cookies.Domains(), opt.Cookies)
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Authenticator returns the credential checker the server uses.
+func (s *Server) Authenticator() *authz.Authenticator { return s.auth }
+
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	// Gin trusts every proxy until told otherwise; ClientIP must only believe
+	// X-Forwarded-For from the configured proxies.
+	_ = r.SetTrustedProxies(s.opt.Proxies.Prefixes())
+	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
+	r.HandleMethodNotAllowed = true
+	r.Use(s.recovery(), s.observe())
+	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethod) })
+
+	ah := &authz.Handler{
+		Auth:     s.auth,
+		CORS:     s.opt.CORS,
+		Proxies:  s.opt.Proxies,
+		LoginURL: s.opt.LoginURL,
+		Log:      s.opt.Log,
+		Observe:  s.metrics.observeAuth,
+	}
+	r.GET("/auth", gin.WrapH(ah))
+	r.HEAD("/auth", gin.WrapH(ah))
+	r.OPTIONS("/auth", gin.WrapH(ah))
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opt.Registry, promhttp.HandlerOpts{})))
+	r.GET("/.well-known/jwks.json", s.jwks)
+
+	r.GET("/", s.home)
+	r.GET("/login", s.loginPage)
+	r.POST("/login", s.loginSubmit)
+	r.GET("/logout", s.logoutPage)
+	r.POST("/logout", s.logoutSubmit)
+
+	api := r.Group("/api", gincors.New(s.opt.CORS), noStore)
+	api.POST("/session", s.createSession)
+	api.GET("/session", s.requireSession, s.getSession)
+	api.DELETE("/session", s.deleteSession)
+	api.GET("/sessions", s.requireSession, s.listSessions)
+	api.DELETE("/sessions", s.requireSession, s.csrf, s.revokeOtherSessions)
+	api.DELETE("/sessions/:id", s.requireSession, s.csrf, s.revokeSession)
+	api.POST("/keys", s.requireSession, s.csrf, s.createKey)
+	api.GET("/keys", s.requireIdentity, s.listKeys)
+	api.DELETE("/keys/:id", s.requireSession, s.csrf, s.deleteKey)
+	api.POST("/token", s.requireIdentity, s.csrf, s.issueToken)
+	return r
+}
+
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opt.Store.Ping(ctx); err != nil {
+		s.opt.Log.Warn("readyz: store does not answer", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable", "message": "session store does not answer"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func (s *Server) jwks(c *gin.Context) {
+	if s.opt.Tokens == nil {
+		s.fail(c, errNotFound)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Data(http.StatusOK, "application/json", s.opt.Tokens.JWKS())
+}
+
+// requestHost is the host the browser addressed: X-Forwarded-Host only from a
+// trusted proxy, the Host header otherwise.
+func (s *Server) requestHost(r *http.Request) string {
+	if s.opt.Proxies.Trusted(r) {
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			h, _, _ = strings.Cut(h, ",")
+			return strings.TrimSpace(h)
+		}
+	}
+	return r.Host
+}
+
+// newSession creates a session with a fresh id for u and returns the cookie
+// that carries it. The browser's previous session, if any, is deleted: a
+// login never reuses an id the browser brought.
+func (s *Server) newSession(c *gin.Context, u users.User) (*session.Session, *http.Cookie, string, error) {
+	host := s.requestHost(c.Request)
+	parent, err := s.opt.Cookies.For(host)
+	if err != nil {
+		return nil, nil, "", &hostError{host: host, err: err}
+	}
+	if old, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request); err == nil {
+		if err := s.opt.Store.Delete(c.Request.Context(), old.ID); err != nil {
+			return nil, nil, "", fmt.Errorf("server: delete previous session: %w", err)
+		}
+	}
+	raw, err := ticket.NewID()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	csrf, err := randomToken()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	now := s.opt.Now()
+	sess := &session.Session{
+		ID:        ticket.Hash(raw),
+		User:      u.Name,
+		Email:     u.Email,
+		Groups:    u.Groups,
+		Domain:    parent,
+		CreatedAt: now,
+		LastSeen:  now,
+		ExpiresAt: now.Add(s.opt.SessionMax),
+		Idle:      s.opt.SessionIdle,
+		IP:        c.ClientIP(),
+		UserAgent: truncate(c.Request.UserAgent(), 256),
+		CSRFToken: csrf,
+	}
+	value := s.opt.Codec.Encode(raw)
+	cookie, err := s.opt.Cookies.SessionCookie(host, value, s.opt.SessionMax)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("server: build session cookie: %w", err)
+	}
+	if err := s.opt.Store.Create(c.Request.Context(), sess); err != nil {
+		return nil, nil, "", fmt.Errorf("server: create session: %w", err)
+	}
+	s.metrics.logins.WithLabelValues("ok").Inc()
+	return sess, cookie, value, nil
+}
+
+// clearCookies removes the session cookie at the parent domain and any
+// host-only copy of the same name.
+func (s *Server) clearCookies(c *gin.Context) {
+	cookies, err := s.opt.Cookies.ClearCookies(s.requestHost(c.Request))
+	if err != nil && len(cookies) == 0 {
+		s.opt.Log.Warn("logout: no clearing cookie for host", "host", s.requestHost(c.Request), "err", err)
+	}
+	for _, ck := range cookies {
+		http.SetCookie(c.Writer, ck)
+	}
+}
+
+// redirectTarget applies the contract's rd rule.
+func (s *Server) redirectTarget(rd string) string {
+	if rd != "" {
+		if t, ok := redirect.Check(rd, s.opt.Cookies.Contains); ok {
+			return t
+		}
+	}
+	return s.opt.DefaultRedirect
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("server: random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func equalSecret(a, b string) bool {
+	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// formToken signs a login-form nonce: the nonce travels in a host-only
+// cookie and the MAC in a hidden field, so a page on another site cannot post
+// a login form in the user's name (login CSRF).
+func (s *Server) formToken(nonce string) string {
+	m := hmac.New(sha256.New, s.opt.FormKey)
+	m.Write([]byte("sso login form|"))
+	m.Write([]byte(nonce))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// formCSP lists where a form on our pages may post and be redirected to:
+// ourselves and the cookie domains' hosts on any port, since Chromium applies
+// form-action to the 303 after a login too.
+func formCSP(domains []string, p *cookiedomain.Policy) string {
+	src := []string{"'self'"}
+	schemes := []string{"https"}
+	if !p.Secure() {
+		schemes = append(schemes, "http")
+	}
+	for _, d := range domains {
+		for _, sc := range schemes {
+			src = append(src, sc+"://"+d+":*", sc+"://*."+d+":*")
+		}
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action " + strings.Join(src, " ") + "; frame-ancestors 'none'; base-uri 'none'"
+}

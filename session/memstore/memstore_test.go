@@ -1,0 +1,266 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/sso/session"
+	"github.com/example/sso/session/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		s := New(Options{SweepInterval: 50 * time.Millisecond})
+		t.Cleanup(func() { checkIndex(t, s); s.Close() })
+		return s
+	})
+}
+
+// clock is a fake time source safe for the sweeper goroutine.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newSession(c *clock, id, user string, idle, max time.Duration) *session.Session {
+	now := c.Now()
+	return &session.Session{ID: id, User: user, CreatedAt: now, LastSeen: now, Idle: idle, ExpiresAt: now.Add(max)}
+}
+
+// checkIndex verifies that the map, the heap and the per-user indexes
+// describe the same sessions, and likewise for keys.
+func checkIndex(t *testing.T, s *Store) {
+	t.Helper()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.byDL) != len(s.sessions) {
+		t.Errorf("heap holds %d entries, map %d", len(s.byDL), len(s.sessions))
+	}
+	for i, e := range s.byDL {
+		if e.index != i || s.sessions[e.s.ID] != e {
+			t.Errorf("heap entry %d (index %d) is not the map's", i, e.index)
+		}
+		if !e.deadline.Equal(e.s.Deadline()) {
+			t.Errorf("heap entry %d caches deadline %v, session says %v", i, e.deadline, e.s.Deadline())
+		}
+		if p := (i - 1) / 2; i > 0 && s.byDL[p].deadline.After(e.deadline) {
+			t.Errorf("heap order broken at %d", i)
+		}
+	}
+	n := 0
+	for user, ids := range s.byUser {
+		if len(ids) == 0 {
+			t.Errorf("empty index kept for user %q", user)
+		}
+		for id := range ids {
+			if e, ok := s.sessions[id]; !ok || e.s.User != user {
+				t.Errorf("index of %q lists a session it does not own", user)
+			}
+			n++
+		}
+	}
+	if n != len(s.sessions) {
+		t.Errorf("user indexes list %d sessions, map holds %d", n, len(s.sessions))
+	}
+	n = 0
+	for user, ids := range s.keysByID {
+		if len(ids) == 0 {
+			t.Errorf("empty key index kept for user %q", user)
+		}
+		for id, h := range ids {
+			if k, ok := s.keys[h]; !ok || k.User != user || k.ID != id {
+				t.Errorf("key index of %q is stale", user)
+			}
+			n++
+		}
+	}
+	if n != len(s.keys) {
+		t.Errorf("key indexes list %d keys, map holds %d", n, len(s.keys))
+	}
+}
+
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1})
+	defer s.Close()
+	for i, idle := range []time.Duration{time.Minute, 2 * time.Minute, time.Hour} {
+		if err := s.Create(ctx, newSession(c, fmt.Sprint(i), "alice", idle, 2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateKey(ctx, &session.APIKey{ID: "k1", Hash: "h1", User: "alice", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKey(ctx, &session.APIKey{ID: "k2", Hash: "h2", User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(90 * time.Second)
+	if err := s.Touch(ctx, "1", c.Now()); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	// Session 0 (idle 1m) and key k1 are expired but still held.
+	if got := s.Len(); got != 3 {
+		t.Errorf("Len() before Sweep = %d, want 3", got)
+	}
+	if got := s.Sweep(); got != 2 {
+		t.Errorf("Sweep() = %d, want 2 (one session, one key)", got)
+	}
+	if got := s.Len(); got != 2 {
+		t.Errorf("Len() after Sweep = %d, want 2", got)
+	}
+	checkIndex(t, s)
+	c.Add(3 * time.Hour)
+	if got := s.Sweep(); got != 2 {
+		t.Errorf("Sweep() after 3h = %d, want 2", got)
+	}
+	checkIndex(t, s)
+	if _, err := s.KeyByHash(ctx, "h2"); err != nil {
+		t.Errorf("KeyByHash(never-expiring key) after Sweep: %v", err)
+	}
+}
+
+func TestSweeper(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: 5 * time.Millisecond})
+	defer s.Close()
+	if err := s.Create(ctx, newSession(c, "a", "alice", time.Minute, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Hour)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("background sweeper left %d expired sessions after 5s", s.Len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkIndex(t, s)
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close() = %v", err)
+	}
+}
+
+func TestEvictEarliestDeadline(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1, MaxSessions: 3})
+	defer s.Close()
+	// Deadlines: a +30m, b +10m (dies first), c +20m.
+	for _, x := range []struct {
+		id   string
+		idle time.Duration
+	}{{"a", 30 * time.Minute}, {"b", 10 * time.Minute}, {"c", 20 * time.Minute}} {
+		if err := s.Create(ctx, newSession(c, x.id, "u"+x.id, x.idle, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Create(ctx, newSession(c, "d", "ud", time.Minute, time.Hour)); err != nil {
+		t.Fatalf("Create when full: %v", err)
+	}
+	if _, err := s.Get(ctx, "b"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get(b) after eviction error = %v, want ErrNotFound (earliest deadline)", err)
+	}
+	for _, id := range []string{"a", "c", "d"} {
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Errorf("Get(%s) after eviction: %v", id, err)
+		}
+	}
+	if got, _ := s.List(ctx, "ub"); len(got) != 0 {
+		t.Errorf("List(ub) after eviction = %d sessions, want 0", len(got))
+	}
+	checkIndex(t, s)
+
+	// Touching c moves its deadline past a's: a goes next.
+	c.Add(time.Minute)
+	if err := s.Touch(ctx, "c", c.Now().Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, newSession(c, "e", "ue", time.Hour, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// d (deadline +1m from start) has expired by now: it goes instead of a live one.
+	if _, err := s.Get(ctx, "a"); err != nil {
+		t.Errorf("Get(a): %v; want it kept while an expired session could go", err)
+	}
+	if err := s.Create(ctx, newSession(c, "f", "uf", time.Hour, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Get(a) error = %v, want ErrNotFound (earliest deadline after c was touched)", err)
+	}
+	if s.Len() != 3 {
+		t.Errorf("Len() = %d, want MaxSessions 3", s.Len())
+	}
+	checkIndex(t, s)
+}
+
+func TestMaxKeys(t *testing.T) {
+	ctx := context.Background()
+	s := New(Options{SweepInterval: -1, MaxKeys: 1})
+	defer s.Close()
+	if err := s.CreateKey(ctx, &session.APIKey{ID: "1", Hash: "h1", User: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKey(ctx, &session.APIKey{ID: "2", Hash: "h2", User: "u"}); err == nil {
+		t.Error("CreateKey beyond MaxKeys = nil, want error")
+	}
+	if _, err := s.KeyByHash(ctx, "h1"); err != nil {
+		t.Errorf("KeyByHash(existing) after a refused create: %v", err)
+	}
+}
+
+func TestIndexAfterDeletes(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1})
+	defer s.Close()
+	for i := range 10 {
+		if err := s.Create(ctx, newSession(c, fmt.Sprint(i), fmt.Sprint("u", i%3), time.Duration(i+1)*time.Minute, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(ctx, "4"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteUser(ctx, "u0", "3"); err != nil || n != 3 {
+		t.Errorf("DeleteUser(u0, keep 3) = %d, %v; want 3", n, err)
+	}
+	c.Add(150 * time.Second) // sessions 0 and 1 idle out
+	// Touch of an expired session removes it at once.
+	if err := s.Touch(ctx, "1", c.Now()); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Touch(expired) error = %v, want ErrNotFound", err)
+	}
+	checkIndex(t, s)
+	if n := s.Sweep(); n != 0 {
+		t.Errorf("Sweep() = %d, want 0 (0 was deleted by DeleteUser, 1 by Touch)", n)
+	}
+	got, _ := s.List(ctx, "u2")
+	var ids []string
+	for _, x := range got {
+		ids = append(ids, x.ID)
+	}
+	if fmt.Sprint(ids) != "[2 5 8]" {
+		t.Errorf("List(u2) ids = %v, want [2 5 8]", ids)
+	}
+	checkIndex(t, s)
+}

@@ -1,0 +1,20 @@
+// Package redisstore is a session.Store and session.KeyStore on Redis,
+// through go-redis v9's redis.UniversalClient, so standalone, Sentinel and
+// Cluster deployments all work. It needs Redis 6.2 or later (PXAT, GETDEL).
+//
+// Every command touches one key, so no command ever spans hash slots:
+//
+//	sso:s:<id>          session, JSON, expires (PXAT) at its Deadline
+//	sso:u:<user>:s      sorted set of the user's session ids, scored by ExpiresAt;
+//	                    expires with the last of them
+//	sso:k:<hash>        API key, JSON, expires at ExpiresAt or never
+//	sso:u:<user>:k      hash of the user's API keys: id -> key hash
+//
+// <user> is the unpadded base64url of the user name, so names containing
+// ':' or '{' can neither collide nor pick a cluster hash tag. Index entries
+// whose record is gone are pruned lazily.
+//
+//	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
+//	store := redisstore.New(client, redisstore.Options{})
+//	if err := store.Ping(ctx); err != nil { ... } // fail at start-up
+package redisstore

@@ -1,0 +1,158 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/example/sso/internal/testredis"
+	"github.com/example/sso/session"
+	"github.com/example/sso/session/storetest"
+	"github.com/redis/go-redis/v9"
+)
+
+func newClient(t *testing.T, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// run runs the suite with one Store per subtest, each under its own prefix
+// of one shared client.
+func run(t *testing.T, client redis.UniversalClient) {
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		return New(client, Options{Prefix: fmt.Sprintf("t%d:", n.Add(1))})
+	})
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	run(t, newClient(t, testredis.Start(t)))
+}
+
+// TestConformanceCluster runs the suite on a one-node cluster, which
+// refuses any command whose keys span hash slots (CROSSSLOT), as a real
+// cluster does.
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{testredis.StartCluster(t)}})
+	t.Cleanup(func() { c.Close() })
+	run(t, c)
+}
+
+func newSession(user string, idle, max time.Duration) *session.Session {
+	now := time.Now()
+	return &session.Session{ID: strings.Repeat("ab", 32), User: user, CreatedAt: now, LastSeen: now, Idle: idle, ExpiresAt: now.Add(max)}
+}
+
+func TestLayout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, testredis.Start(t))
+	st := New(c, Options{})
+	s := newSession("a:b", time.Minute, time.Hour)
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateKey(ctx, &session.APIKey{ID: "k1", Hash: "h1", User: "a:b"}); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if err := st.CreateKey(ctx, &session.APIKey{ID: "k2", Hash: "h2", User: "a:b", ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	user := "YTpi" // base64url("a:b")
+	tests := []struct {
+		key     string
+		wantTTL time.Duration // -1: none; else roughly this
+	}{
+		{"sso:s:" + s.ID, time.Minute},
+		{"sso:u:" + user + ":s", time.Hour},
+		{"sso:k:h1", -1},
+		{"sso:k:h2", time.Hour},
+		{"sso:u:" + user + ":k", -1},
+	}
+	for _, tc := range tests {
+		ttl, err := c.PTTL(ctx, tc.key).Result()
+		if err != nil {
+			t.Errorf("PTTL(%s): %v", tc.key, err)
+			continue
+		}
+		switch {
+		case ttl == -2*time.Nanosecond:
+			t.Errorf("key %s missing", tc.key)
+		case tc.wantTTL < 0 && ttl != -1*time.Nanosecond:
+			t.Errorf("PTTL(%s) = %v, want no TTL", tc.key, ttl)
+		case tc.wantTTL > 0 && (ttl <= tc.wantTTL-5*time.Second || ttl > tc.wantTTL):
+			t.Errorf("PTTL(%s) = %v, want about %v", tc.key, ttl, tc.wantTTL)
+		}
+	}
+	if n, _ := c.DBSize(ctx).Result(); n != int64(len(tests)) {
+		keys, _ := c.Keys(ctx, "*").Result()
+		t.Errorf("DBSIZE = %d, want %d: %q", n, len(tests), keys)
+	}
+	// Touch moves the session's TTL with its idle deadline.
+	if err := st.Touch(ctx, s.ID, time.Now().Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.PTTL(ctx, "sso:s:"+s.ID).Val(); ttl < 85*time.Second || ttl > 90*time.Second {
+		t.Errorf("PTTL after Touch(+30s) with a 1m idle timeout = %v, want about 90s", ttl)
+	}
+}
+
+func TestIndexExpires(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, testredis.Start(t))
+	st := New(c, Options{Prefix: "x:"})
+	long := newSession("u", time.Hour, time.Hour)
+	if err := st.Create(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	short := newSession("u", time.Hour, 10*time.Minute)
+	short.ID = "short"
+	if err := st.Create(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	// The index lives as long as its longest-lived member, not the newest.
+	if ttl := c.PTTL(ctx, "x:u:dQ:s").Val(); ttl < 59*time.Minute {
+		t.Errorf("index PTTL = %v, want about 1h", ttl)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, testredis.Start(t))
+	st := New(c, Options{})
+	if err := c.Set(ctx, "sso:s:junk", "{not json", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := st.Get(ctx, "junk")
+	if err == nil || errors.Is(err, session.ErrNotFound) || !strings.HasPrefix(err.Error(), "redisstore: get: ") {
+		t.Errorf("Get(corrupt record) error = %v, want a redisstore: get: error that is not ErrNotFound", err)
+	}
+
+	// A server that is not there: callers must tell "Redis down" from "missing".
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
+	t.Cleanup(func() { down.Close() })
+	st = New(down, Options{})
+	_, err = st.Get(ctx, "x")
+	if err == nil || errors.Is(err, session.ErrNotFound) || !strings.HasPrefix(err.Error(), "redisstore: get: ") {
+		t.Errorf("Get with Redis down error = %v, want a redisstore: get: error that is not ErrNotFound", err)
+	}
+	if err := st.Ping(ctx); err == nil {
+		t.Error("Ping with Redis down = nil, want error")
+	}
+	if err := st.Touch(ctx, "x", time.Now()); err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Errorf("Touch with Redis down error = %v, want one that is not ErrNotFound", err)
+	}
+	if _, err := st.KeyByHash(ctx, "x"); err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Errorf("KeyByHash with Redis down error = %v, want one that is not ErrNotFound", err)
+	}
+}

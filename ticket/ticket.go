@@ -1,0 +1,173 @@
+package ticket
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+const (
+	// IDLen is the length of an id made by NewID: 32 bytes in unpadded base64url.
+	IDLen = 43
+	// ValueLen is the length of every value Encode returns: id "." mac.
+	ValueLen = IDLen + 1 + macLen
+	// MinKeyLen is the shortest secret key accepted, in bytes.
+	MinKeyLen = 32
+
+	idBytes = 32
+	macLen  = 43 // base64url of a 32-byte HMAC-SHA256, no padding
+
+	// macLabel separates the cookie MAC key from other keys derived from the
+	// same configured secret (JWT signing keys use another label).
+	macLabel = "sso session cookie"
+)
+
+// ErrInvalid is wrapped by every Decode error. The errors never include the
+// value, since a cookie value is a credential.
+var ErrInvalid = errors.New("ticket: invalid cookie value")
+
+// NewID returns a new session id: 32 bytes from crypto/rand, base64url
+// without padding (IDLen characters).
+func NewID() (string, error) {
+	b := make([]byte, idBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("ticket: new id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Hash returns the hex SHA-256 of id. It is the store key and the public
+// session id: knowing it does not let anyone forge the cookie.
+func Hash(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
+
+// ParseKeys parses a comma-separated list of base64 keys, in the standard or
+// URL alphabet, padded or not. Each key must decode to at least MinKeyLen
+// bytes. Errors name the key by position and never print it.
+func ParseKeys(s string) ([][]byte, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("ticket: no keys")
+	}
+	parts := strings.Split(s, ",")
+	keys := make([][]byte, 0, len(parts))
+	for i, p := range parts {
+		k, err := decodeKey(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("ticket: key %d of %d: %w", i+1, len(parts), err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("empty")
+	}
+	// One alphabet for both: '-' and '_' are the URL forms of '+' and '/'.
+	s = strings.TrimRight(s, "=")
+	s = strings.NewReplacer("-", "+", "_", "/").Replace(s)
+	k, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		// The error reports an offset only, not the input.
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	if len(k) < MinKeyLen {
+		return nil, fmt.Errorf("decodes to %d bytes, need at least %d", len(k), MinKeyLen)
+	}
+	return k, nil
+}
+
+// Codec signs and verifies cookie values for one cookie name.
+// It is safe for concurrent use.
+type Codec struct {
+	name string
+	macs [][]byte // derived MAC keys, signing key first
+}
+
+// New returns a Codec for the cookie called name. The first key signs; all
+// keys verify, so a new key can be put first without logging anyone out.
+// Each key must be at least MinKeyLen bytes.
+func New(name string, keys [][]byte) (*Codec, error) {
+	if name == "" {
+		return nil, errors.New("ticket: empty cookie name")
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("ticket: no keys")
+	}
+	c := &Codec{name: name, macs: make([][]byte, len(keys))}
+	for i, k := range keys {
+		if len(k) < MinKeyLen {
+			return nil, fmt.Errorf("ticket: key %d of %d is %d bytes, need at least %d", i+1, len(keys), len(k), MinKeyLen)
+		}
+		mk, err := hkdf.Key(sha256.New, k, nil, macLabel, sha256.Size)
+		if err != nil {
+			return nil, fmt.Errorf("ticket: derive key %d: %w", i+1, err)
+		}
+		c.macs[i] = mk
+	}
+	return c, nil
+}
+
+// Encode returns the cookie value for id, signed with the first key.
+// id should come from NewID: Decode accepts only ids of that shape.
+func (c *Codec) Encode(id string) string {
+	return id + "." + base64.RawURLEncoding.EncodeToString(c.mac(c.macs[0], id))
+}
+
+// mac covers the cookie name as well, so a value minted for one cookie is
+// refused as another (securecookie's "name|date|value").
+func (c *Codec) mac(key []byte, id string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(c.name))
+	h.Write([]byte{'|'})
+	h.Write([]byte(id))
+	return h.Sum(nil)
+}
+
+// Decode verifies value and returns the id it carries. The shape is checked
+// before anything is decoded, and the MAC is compared in constant time
+// against every key. Errors wrap ErrInvalid and never include value.
+func (c *Codec) Decode(value string) (string, error) {
+	if len(value) != ValueLen {
+		return "", fmt.Errorf("%w: length %d, want %d", ErrInvalid, len(value), ValueLen)
+	}
+	id, sig := value[:IDLen], value[IDLen+1:]
+	if value[IDLen] != '.' || !isBase64URL(id) || !isBase64URL(sig) {
+		return "", fmt.Errorf("%w: malformed", ErrInvalid)
+	}
+	// Strict refuses non-zero trailing bits, so each MAC has one encoding.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || len(got) != sha256.Size {
+		return "", fmt.Errorf("%w: malformed", ErrInvalid)
+	}
+	ok := false
+	for _, k := range c.macs {
+		// No early exit: the time taken does not tell which key matched.
+		if hmac.Equal(got, c.mac(k, id)) {
+			ok = true
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: bad signature", ErrInvalid)
+	}
+	return id, nil
+}
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
