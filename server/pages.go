@@ -37,7 +37,9 @@ func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", s.formCSP)
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on form posts, which the origin check must refuse.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Type", "text/html; charset=utf-8")

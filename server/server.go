@@ -164,7 +164,16 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/logout", s.logoutPage)
 	r.POST("/logout", s.logoutSubmit)
 
-	api := r.Group("/api", gincors.New(s.opt.CORS), noStore)
+	// CORS for the API is engine-wide middleware, not group middleware:
+	// group middleware runs only on matched routes, and there are no OPTIONS
+	// routes under /api, so preflights met Gin's 405 instead of the policy.
+	apiCORS := gincors.New(s.opt.CORS)
+	r.Use(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+			apiCORS(c)
+		}
+	})
+	api := r.Group("/api", noStore)
 	api.POST("/session", s.createSession)
 	api.GET("/session", s.requireSession, s.getSession)
 	api.DELETE("/session", s.deleteSession)

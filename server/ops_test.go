@@ -1,0 +1,205 @@
+package server_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/example/sso/server"
+	"github.com/example/sso/session/redisstore"
+)
+
+func TestOperations(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	expectStatus(t, do(t, c, req{url: hub + "/healthz"}), http.StatusOK)
+	expectStatus(t, do(t, c, req{url: hub + "/readyz"}), http.StatusOK)
+
+	e.apiLogin(t, c, "alice")
+	do(t, c, req{url: "http://api.example.test/auth"})
+	m := do(t, c, req{url: hub + "/metrics"})
+	expectStatus(t, m, http.StatusOK)
+	if ct := m.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("/metrics Content-Type = %q, want text/plain (Prometheus text format)", ct)
+	}
+	for _, want := range []string{
+		"# TYPE sso_http_requests_total counter",
+		`sso_http_requests_total{method="POST",route="/api/session",status="201"} 1`,
+		`sso_auth_decisions_total{method="",result="unauthorized"} 1`,
+		`sso_logins_total{outcome="ok"} 1`,
+	} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestReadyzStoreDown(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	addr := srv.Listener.Addr().String()
+	srv.Listener.Close() // nothing listens there now
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = client.Close() })
+	e := newEnv(t, func(o *server.Options) { o.Store = redisstore.New(client, redisstore.Options{}) })
+	c := e.client()
+	r := do(t, c, req{url: hub + "/readyz"})
+	expectStatus(t, r, http.StatusServiceUnavailable)
+	expectStatus(t, do(t, c, req{url: hub + "/healthz"}), http.StatusOK)
+	// A login that cannot be stored is no 201 and no 500 with details.
+	r = do(t, c, req{method: "POST", url: hub + "/api/session", body: `{"username":"alice","password":"` + password + `"}`})
+	expectStatus(t, r, http.StatusServiceUnavailable)
+	if len(r.Cookies()) != 0 {
+		t.Errorf("failed login sets %q", r.Header.Values("Set-Cookie"))
+	}
+	if strings.Contains(string(r.body), addr) {
+		t.Errorf("error body leaks the store address: %s", r.body)
+	}
+}
+
+func TestUnknownHost(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for _, host := range []string{"sso.evil.net", "evilexample.test", "127.0.0.1", "localhost"} {
+		for _, q := range []req{
+			{url: hub + "/login"},
+			{method: "POST", url: hub + "/login", body: "username=alice", ctype: "application/x-www-form-urlencoded"},
+			{method: "POST", url: hub + "/api/session", body: `{"username":"alice","password":"` + password + `"}`},
+		} {
+			q.headers = map[string]string{"Host": host}
+			r := do(t, c, q)
+			if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(r.body), `"unknown_host"`) {
+				t.Errorf("%s %s with Host %s = %d %s, want 400 unknown_host", q.method, q.url, host, r.StatusCode, r.body)
+			}
+			if len(r.Cookies()) != 0 {
+				t.Errorf("Host %s: sets %q", host, r.Header.Values("Set-Cookie"))
+			}
+		}
+	}
+}
+
+// hostileOrigins are origins that must never get an
+// Access-Control-Allow-Origin answer.
+var hostileOrigins = []string{
+	"https://evil.net",
+	"http://evil.net",
+	"null",
+	"*",
+	"https://example.test.evil.net",
+	"https://app.example.test.evil.net",
+	"https://evilexample.test",
+	"http://evilexample.test",
+	"https://example.testevil.net",
+	"https://app.example.test@evil.net",
+	"https://evil.net#.example.test",
+	"https://evil.net/.example.test",
+	"https://evil.net?.example.test",
+	"https://app.example.test/path",
+	"ftp://app.example.test",
+	"file://",
+	"javascript://app.example.test",
+	"https://*.example.test",
+	"https://app.example.test:99999",
+	"https://app.example.test%2eevil.net",
+	"https://app.example.test, https://evil.net",
+	"https://evil.net https://app.example.test",
+	"https://xn--80ak6aa92e.com",
+	"https://app.example.test\x00",
+}
+
+// An invariant over every endpoint: a hostile origin never gets ACAO, and no
+// response ever says "*".
+func TestNoCORSForHostileOrigins(t *testing.T) {
+	e := newEnv(t)
+	s := e.apiLogin(t, e.client(), "alice")
+	h := e.srv.Handler()
+	type ep struct{ method, path, body, ctype string }
+	endpoints := []ep{
+		{"GET", "/auth", "", ""},
+		{"HEAD", "/auth", "", ""},
+		{"OPTIONS", "/auth", "", ""},
+		{"GET", "/login", "", ""},
+		{"POST", "/login", "username=alice&password=x", "application/x-www-form-urlencoded"},
+		{"GET", "/logout", "", ""},
+		{"POST", "/logout", "", "application/x-www-form-urlencoded"},
+		{"GET", "/", "", ""},
+		{"POST", "/api/session", `{"username":"alice","password":"` + password + `"}`, "application/json"},
+		{"GET", "/api/session", "", ""},
+		{"DELETE", "/api/session", "", ""},
+		{"OPTIONS", "/api/session", "", ""},
+		{"GET", "/api/sessions", "", ""},
+		{"DELETE", "/api/sessions", "", ""},
+		{"DELETE", "/api/sessions/x", "", ""},
+		{"POST", "/api/keys", `{"name":"x"}`, "application/json"},
+		{"GET", "/api/keys", "", ""},
+		{"DELETE", "/api/keys/x", "", ""},
+		{"POST", "/api/token", "", ""},
+		{"GET", "/.well-known/jwks.json", "", ""},
+		{"GET", "/healthz", "", ""},
+		{"GET", "/readyz", "", ""},
+		{"GET", "/metrics", "", ""},
+		{"GET", "/nope", "", ""},
+		{"PUT", "/auth", "", ""},
+	}
+	serve := func(x ep, origin string, preflight bool) http.Header {
+		var body *strings.Reader
+		if x.body != "" {
+			body = strings.NewReader(x.body)
+		} else {
+			body = strings.NewReader("")
+		}
+		r := httptest.NewRequest(x.method, "http://api.example.test"+x.path, body)
+		r.RemoteAddr = "127.0.0.1:5000"
+		if x.ctype != "" {
+			r.Header.Set("Content-Type", x.ctype)
+		}
+		r.Header["Origin"] = []string{origin} // verbatim, even when invalid
+		r.Header.Set("Cookie", cookieName+"="+s.Session.Value)
+		r.Header.Set("X-CSRF-Token", s.CSRFToken)
+		r.Header.Set("X-Original-Method", "POST")
+		if preflight {
+			r.Header.Set("Access-Control-Request-Method", "DELETE")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Header()
+	}
+	for _, x := range endpoints {
+		for _, preflight := range []bool{false, true} {
+			if preflight && x.method != "OPTIONS" {
+				continue
+			}
+			for _, origin := range hostileOrigins {
+				hdr := serve(x, origin, preflight)
+				for k, v := range hdr {
+					if strings.HasPrefix(k, "Access-Control-Allow-") {
+						t.Errorf("%s %s (preflight %v) from %q: %s: %q", x.method, x.path, preflight, origin, k, v)
+					}
+				}
+			}
+		}
+	}
+	// None of that logged alice out.
+	if code, _ := e.authWithCookie(t, s.Session.Value); code != http.StatusOK {
+		t.Fatalf("/auth after the hostile sweep = %d, want 200", code)
+	}
+	// Allowed origins get themselves back, never "*"; no Origin gets nothing.
+	for _, x := range endpoints {
+		for _, preflight := range []bool{false, true} {
+			if preflight && x.method != "OPTIONS" {
+				continue
+			}
+			for _, origin := range []string{appOrigin, "https://example.test", ""} {
+				hdr := serve(x, origin, preflight)
+				for _, v := range hdr.Values("Access-Control-Allow-Origin") {
+					if v == "*" || v != origin {
+						t.Errorf("%s %s from %q: Access-Control-Allow-Origin %q", x.method, x.path, origin, v)
+					}
+				}
+			}
+		}
+	}
+}
