@@ -26,6 +26,7 @@ func TestAuthenticateOrder(t *testing.T) {
 	bobKey := f.apiKey(t, "bob")
 	aliceKey := f.apiKey(t, "alice")
 	bobJWT := f.jwt(t, "bob")
+	carolKey := f.apiKey(t, "carol")
 	other := newFixture(t, nil) // same users, other secret: its cookies are forgeries here
 	other.codec, _ = ticket.New(cookieName, [][]byte{key(99)})
 	forged := other.codec.Encode(mustID(t))
@@ -52,6 +53,7 @@ func TestAuthenticateOrder(t *testing.T) {
 		{name: "forged cookie alone", cookie: forged},
 		{name: "unknown key", xAPIKey: "sso_" + strings.Repeat("A", 49)},
 		{name: "JWT in X-API-Key is no key", xAPIKey: bobJWT},
+		{name: "key of a user no longer in the users file", xAPIKey: carolKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

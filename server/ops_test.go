@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/example/sso/authz"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session/redisstore"
 )
@@ -202,4 +203,34 @@ func TestNoCORSForHostileOrigins(t *testing.T) {
 			}
 		}
 	}
+}
+
+// X-Forwarded-Host picks the cookie domain only when a trusted proxy sends
+// it; from anyone else it is ignored.
+func TestForwardedHost(t *testing.T) {
+	login := `{"username":"alice","password":"` + password + `"}`
+	t.Run("untrusted", func(t *testing.T) {
+		e := newEnv(t) // no trusted proxies
+		r := do(t, e.client(), req{method: "POST", url: hub + "/api/session", body: login, headers: map[string]string{"X-Forwarded-Host": "login.evil.net"}})
+		expectStatus(t, r, http.StatusCreated)
+		if d := r.setCookie(t, cookieName).Domain; d != "example.test" {
+			t.Errorf("cookie Domain = %q, want example.test", d)
+		}
+	})
+	t.Run("trusted", func(t *testing.T) {
+		e := newEnv(t, func(o *server.Options) {
+			p, err := authz.NewProxies([]string{"127.0.0.0/8"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Proxies = p
+		})
+		r := do(t, e.client(), req{method: "POST", url: hub + "/api/session", body: login, headers: map[string]string{"X-Forwarded-Host": "login.evil.net"}})
+		expectStatus(t, r, http.StatusBadRequest)
+		r = do(t, e.client(), req{method: "POST", url: hub + "/api/session", body: login, headers: map[string]string{"Host": "sso.internal:8080", "X-Forwarded-Host": "login.example.test"}})
+		expectStatus(t, r, http.StatusCreated)
+		if d := r.setCookie(t, cookieName).Domain; d != "example.test" {
+			t.Errorf("cookie Domain = %q, want example.test", d)
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,17 +57,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Gin's debug mode prints routes and warnings to stdout; sso logs
 	// through slog instead.
 	gin.SetMode(gin.ReleaseMode)
-	a, err := build(ctx, cfg, stderr)
-	if err != nil {
-		return err
-	}
-	defer a.close()
 
-	// Listen before serving, so that a taken port fails here, synchronously.
+	// Listen before building, so that a taken port fails here,
+	// synchronously, and so that a login URL derived from SSO_LISTEN gets
+	// the port actually bound when that is 0.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("SSO_LISTEN=%q: %w", cfg.Listen, err)
 	}
+	cfg = withBoundPort(cfg, ln.Addr())
+	a, err := build(ctx, cfg, stderr)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer a.close()
 	if a.banner != "" {
 		fmt.Fprint(stderr, a.banner)
 	}
@@ -75,6 +80,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		onListen(ln.Addr())
 	}
 	return a.serve(ctx, ln)
+}
+
+// withBoundPort replaces port 0 in SSO_LISTEN, and in a login URL that dev
+// mode derived from it ("http://login.example.test:0"), with the port bound,
+// which the browser, the CORS policy, the JWT issuer and the banner need.
+func withBoundPort(cfg config.Config, addr net.Addr) config.Config {
+	_, port, err := net.SplitHostPort(cfg.Listen)
+	tcp, ok := addr.(*net.TCPAddr)
+	if err != nil || port != "0" || !ok {
+		return cfg
+	}
+	cfg.Listen = addr.String()
+	if cfg.Source("SSO_LOGIN_URL") != "derived" || !strings.HasSuffix(cfg.LoginURL, ":0") {
+		return cfg
+	}
+	old := cfg.LoginURL
+	cfg.LoginURL = strings.TrimSuffix(old, ":0") + ":" + strconv.Itoa(tcp.Port)
+	if cfg.JWTIssuer == old {
+		cfg.JWTIssuer = cfg.LoginURL
+	}
+	notes := make([]string, len(cfg.Notes))
+	for i, n := range cfg.Notes {
+		notes[i] = strings.ReplaceAll(n, old, cfg.LoginURL)
+	}
+	cfg.Notes = notes
+	return cfg
 }
 
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
@@ -127,8 +158,10 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // build turns a loaded configuration into the running service's parts. Every
 // error names the setting it comes from, so that start-up stops with one line
 // a person can act on.
-func build(ctx context.Context, cfg config.Config, stderr io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg, log: newLogger(cfg, stderr)}
+func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, err error) {
+	// a is not the named result: "return nil, err" would set that to nil
+	// before the deferred close runs on it.
+	a := &app{cfg: cfg, log: newLogger(cfg, stderr)}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -304,7 +337,7 @@ func loadUsers(cfg config.Config) (*users.Directory, string, error) {
 	if cfg.UsersFile != "" {
 		d, err := users.LoadFile(cfg.UsersFile)
 		if err != nil {
-			return nil, "", fmt.Errorf("SSO_USERS_FILE=%q: %w", cfg.UsersFile, err)
+			return nil, "", fmt.Errorf("SSO_USERS_FILE=%q: %w", cfg.UsersFile, oneLine{err})
 		}
 		return d, "", nil
 	}
@@ -319,6 +352,21 @@ func loadUsers(cfg config.Config) (*users.Directory, string, error) {
 	}
 	return d, password, nil
 }
+
+// oneLine prints an error on one line and keeps its chain: YAML decoders
+// report each problem on a line of its own, and main prints every line of a
+// start-up error as a refusal of its own.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	lines := strings.Split(e.err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "; ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
 
 func newIssuer(cfg config.Config, secrets [][]byte) (*token.Issuer, error) {
 	var keys []ed25519.PrivateKey
