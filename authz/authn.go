@@ -39,6 +39,10 @@ type Identity struct {
 	Session *session.Session
 	// KeyID is set for MethodAPIKey.
 	KeyID string
+	// Token is set for MethodJWT: the token the request presented. It is
+	// passed on as it is, never renewed, so a JWT cannot outlive its expiry
+	// by being exchanged for a fresh one.
+	Token string
 }
 
 // InGroup reports whether the identity holds at least one of groups.
@@ -147,6 +151,12 @@ func (a *Authenticator) SessionFromValue(ctx context.Context, value string) (*se
 	if !now.Before(s.Deadline()) {
 		return nil, ErrUnauthenticated
 	}
+	// A user disabled in or removed from the users file loses the sessions
+	// it holds at once, not when they expire (they may outlive a restart in
+	// Redis).
+	if _, ok := a.Users.Lookup(s.User); !ok {
+		return nil, ErrUnauthenticated
+	}
 	if now.Sub(s.LastSeen) >= a.Refresh {
 		if err := a.Sessions.Touch(ctx, s.ID, now); err != nil {
 			if errors.Is(err, session.ErrNotFound) {
@@ -173,7 +183,10 @@ func (a *Authenticator) fromBearer(ctx context.Context, bearer string) (Identity
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
-	return Identity{User: c.Subject, Email: c.Email, Groups: c.Groups, Method: MethodJWT}, nil
+	if _, ok := a.Users.Lookup(c.Subject); !ok {
+		return Identity{}, ErrUnauthenticated
+	}
+	return Identity{User: c.Subject, Email: c.Email, Groups: c.Groups, Method: MethodJWT, Token: bearer}, nil
 }
 
 func (a *Authenticator) fromAPIKey(ctx context.Context, key string) (Identity, error) {

@@ -16,8 +16,10 @@ import (
 	"github.com/example/sso/apikey"
 	"github.com/example/sso/authz"
 	"github.com/example/sso/internal/testredis"
+	"github.com/example/sso/session"
 	"github.com/example/sso/session/redisstore"
 	"github.com/example/sso/ticket"
+	"github.com/example/sso/token"
 )
 
 func TestAuthenticateOrder(t *testing.T) {
@@ -695,4 +697,55 @@ func closedAddr(t *testing.T) string {
 	addr := srv.Listener.Addr().String()
 	srv.Listener.Close()
 	return addr
+}
+
+// A user removed from (or disabled in) the users file loses the sessions and
+// JWTs it holds at once: sessions may outlive a restart in Redis.
+func TestRemovedUserIsRefused(t *testing.T) {
+	f := newFixture(t, nil)
+	raw, err := ticket.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := f.clock.Now()
+	if err := f.store.Create(context.Background(), &session.Session{
+		ID: ticket.Hash(raw), User: "ghost", Email: "ghost@example.test", Domain: "example.test",
+		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour), Idle: time.Hour, CSRFToken: "x",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.serve(withCookie(authRequest("/auth"), f.codec.Encode(raw))); w.Code != http.StatusUnauthorized {
+		t.Errorf("session of a removed user: status %d, want 401", w.Code)
+	}
+	tok, err := f.tokens.Issue(token.Claims{Subject: "ghost"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := authRequest("/auth")
+	r.Header.Set("Authorization", "Bearer "+tok)
+	if w := f.serve(r); w.Code != http.StatusUnauthorized {
+		t.Errorf("JWT of a removed user: status %d, want 401", w.Code)
+	}
+}
+
+// /auth passes a presented JWT upstream unchanged: minting a fresh one would
+// let a JWT renew itself forever through /auth.
+func TestAuthDoesNotRenewJWT(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.jwt(t, "alice")
+	f.clock.Advance(time.Minute)
+	r := authRequest("/auth")
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w := f.serve(r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200", w.Code)
+	}
+	if got := w.Header().Get("X-Auth-Token"); got != tok {
+		t.Errorf("X-Auth-Token is a new token; want the presented one passed on unchanged")
+	}
+	// A cookie-authenticated request still gets a freshly minted one.
+	w = f.serve(withCookie(authRequest("/auth"), f.login(t, "alice")))
+	if got := w.Header().Get("X-Auth-Token"); got == "" || got == tok {
+		t.Errorf("cookie request: X-Auth-Token %q, want a fresh token", got)
+	}
 }

@@ -50,6 +50,9 @@ func (h *Handler) observe(res Result, m Method) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Log == nil {
+		h.Log = slog.New(slog.DiscardHandler)
+	}
 	origin := r.Header.Get("Origin")
 	if r.Method == http.MethodOptions {
 		// Browsers send preflights without cookies; nginx routes the
@@ -119,7 +122,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Auth-User", id.User)
 	hdr.Set("X-Auth-Email", id.Email)
 	hdr.Set("X-Auth-Groups", strings.Join(id.Groups, ","))
-	if h.Auth.Tokens != nil {
+	switch {
+	case id.Method == MethodJWT:
+		// The caller's own token goes upstream unchanged: minting a fresh
+		// one here would let a JWT renew itself forever.
+		hdr.Set("X-Auth-Token", id.Token)
+	case h.Auth.Tokens != nil:
 		tok, err := h.Auth.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, h.Auth.now())
 		if err != nil {
 			h.observe(ResultError, id.Method)

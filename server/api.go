@@ -17,7 +17,6 @@ import (
 	"github.com/example/sso/authz"
 	"github.com/example/sso/session"
 	"github.com/example/sso/token"
-	"github.com/example/sso/users"
 )
 
 const (
@@ -322,6 +321,12 @@ func (s *Server) issueToken(c *gin.Context) {
 		return
 	}
 	id := currentIdentity(c)
+	if id.Method == authz.MethodJWT {
+		// A JWT is revoked only by its expiry; exchanging it for a fresh one
+		// would make it immortal.
+		s.fail(c, errTokenRenewal)
+		return
+	}
 	now := s.opt.Now()
 	tok, err := s.opt.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, now)
 	if err != nil {
@@ -355,11 +360,6 @@ func (s *Server) requireIdentity(c *gin.Context) {
 	id, err := s.auth.Authenticate(c.Request.Context(), c.Request)
 	if err != nil {
 		s.fail(c, err)
-		return
-	}
-	// A user removed from the users file loses its sessions' rights too.
-	if _, ok := s.opt.Users.Lookup(id.User); !ok {
-		s.fail(c, users.ErrInvalidCredentials)
 		return
 	}
 	c.Set(ctxIdentity, id)
@@ -405,7 +405,7 @@ func (s *Server) checkOrigin(c *gin.Context) error {
 	if o == "" || s.opt.CORS.Allowed(o) {
 		return nil
 	}
-	if _, host, ok := strings.Cut(o, "://"); ok && strings.EqualFold(host, s.requestHost(c.Request)) {
+	if scheme, host, ok := strings.Cut(o, "://"); ok && (scheme == "https" || scheme == "http") && strings.EqualFold(host, s.requestHost(c.Request)) {
 		return nil
 	}
 	return errCrossOrigin

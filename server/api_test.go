@@ -498,4 +498,7 @@ func TestAPIToken(t *testing.T) {
 	expectStatus(t, r, http.StatusOK)
 	r = do(t, e.client(), req{method: "POST", url: hub + "/api/token"})
 	expectStatus(t, r, http.StatusUnauthorized)
+	// A JWT cannot be exchanged for a fresh one: it would never expire.
+	r = do(t, e.client(), req{method: "POST", url: hub + "/api/token", headers: map[string]string{"Authorization": "Bearer " + tok.AccessToken}})
+	expectStatus(t, r, http.StatusForbidden)
 }

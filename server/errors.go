@@ -35,6 +35,7 @@ var (
 	errContentType  = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json"}
 	errSessionOwner = &apiError{http.StatusNotFound, "not_found", "no such session"}
 	errKeyOwner     = &apiError{http.StatusNotFound, "not_found", "no such api key"}
+	errTokenRenewal = &apiError{http.StatusForbidden, "forbidden", "a JWT cannot be exchanged for a new one: use the session cookie or an API key"}
 )
 
 func badRequest(format string, args ...any) *apiError {
