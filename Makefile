@@ -12,7 +12,7 @@ export SSO_REQUIRE_NGINX := 1
 export SSO_REQUIRE_TOOLS := 1
 export SSO_REQUIRE_CHROMIUM := 1
 
-.PHONY: test check deps lint unit e2e fuzz run build
+.PHONY: test check deps lint unit e2e fuzz run build bench
 
 test: deps lint unit e2e
 
@@ -47,3 +47,7 @@ run:
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sso ./cmd/sso
+
+# Go benchmarks of the hot paths (/auth, origin checks, cookie decoding).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./authz/ ./cors/ ./ticket/ ./cookiedomain/

@@ -749,3 +749,35 @@ func TestAuthDoesNotRenewJWT(t *testing.T) {
 		t.Errorf("cookie request: X-Auth-Token %q, want a fresh token", got)
 	}
 }
+
+// /auth signs an upstream token once per half lifetime per session, not on
+// every request; a new token replaces it before it has less than half its
+// lifetime left, and each session has its own.
+func TestAuthUpstreamTokenCache(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	tokenOf := func(value string) string {
+		t.Helper()
+		w := f.serve(withCookie(authRequest("/auth"), value))
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d, want 200", w.Code)
+		}
+		return w.Header().Get("X-Auth-Token")
+	}
+	first := tokenOf(alice)
+	f.clock.Advance(f.tokens.TTL()/2 - time.Second)
+	if got := tokenOf(alice); got != first {
+		t.Error("token re-signed before half its lifetime passed")
+	}
+	f.clock.Advance(2 * time.Second)
+	renewed := tokenOf(alice)
+	if renewed == first {
+		t.Error("token not renewed after half its lifetime")
+	}
+	if c, err := f.tokens.Verify(renewed, f.clock.Now()); err != nil || c.Subject != "alice" {
+		t.Errorf("renewed token: %v, %+v", err, c)
+	}
+	if other := tokenOf(f.login(t, "alice")); other == renewed {
+		t.Error("a second session got the first session's token")
+	}
+}

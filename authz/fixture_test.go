@@ -129,7 +129,7 @@ func directory(t testing.TB) *users.Directory {
 
 // newFixture builds an Authenticator and Handler over mem, or over a new
 // memstore on the fixture's clock when mem is nil.
-func newFixture(t *testing.T, mem backend) *fixture {
+func newFixture(t testing.TB, mem backend) *fixture {
 	t.Helper()
 	f := &fixture{clock: newClock(), keys: [][]byte{key(1)}}
 	if mem == nil {
@@ -185,7 +185,7 @@ func newFixture(t *testing.T, mem backend) *fixture {
 
 // login stores a session for user (as the login hub would) and returns the
 // signed cookie value.
-func (f *fixture) login(t *testing.T, user string) string {
+func (f *fixture) login(t testing.TB, user string) string {
 	t.Helper()
 	u, ok := directory(t).Lookup(user)
 	if !ok {

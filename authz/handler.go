@@ -41,6 +41,8 @@ type Handler struct {
 	Log      *slog.Logger
 	// Observe, when set, is told every decision.
 	Observe func(Result, Method)
+
+	tokens tokenCache
 }
 
 func (h *Handler) observe(res Result, m Method) {
@@ -128,7 +130,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// one here would let a JWT renew itself forever.
 		hdr.Set("X-Auth-Token", id.Token)
 	case h.Auth.Tokens != nil:
-		tok, err := h.Auth.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, h.Auth.now())
+		tok, err := h.upstreamToken(id)
 		if err != nil {
 			h.observe(ResultError, id.Method)
 			h.Log.ErrorContext(r.Context(), "auth: sign upstream token", "err", err)
@@ -139,6 +141,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.observe(ResultAllowed, id.Method)
 	w.WriteHeader(http.StatusOK)
+}
+
+// upstreamToken is the JWT for X-Auth-Token: a cached one while it still has
+// at least half its lifetime left, so upstreams always get a usable token.
+func (h *Handler) upstreamToken(id Identity) (string, error) {
+	var key string
+	switch {
+	case id.Session != nil:
+		key = "s:" + id.Session.ID
+	case id.KeyID != "":
+		key = "k:" + id.KeyID
+	}
+	now := h.Auth.now()
+	if key != "" {
+		if tok, ok := h.tokens.get(key, now); ok {
+			return tok, nil
+		}
+	}
+	tok, err := h.Auth.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, now)
+	if err != nil {
+		return "", err
+	}
+	if key != "" {
+		h.tokens.put(key, tok, now.Add(h.Auth.Tokens.TTL()/2))
+	}
+	return tok, nil
 }
 
 // loginURL is the login hub's page with rd set to the original URL, when that

@@ -1,0 +1,44 @@
+package authz
+
+import (
+	"sync"
+	"time"
+)
+
+// tokenCache keeps the upstream JWT minted for a session or API key, so that
+// /auth signs once per half token lifetime per credential instead of on
+// every request: signing is most of the cost of an /auth decision. Only a
+// request that has just been authenticated against the store reaches it, so
+// a revoked session or key never gets a cached token.
+type tokenCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedToken
+}
+
+type cachedToken struct {
+	token   string
+	renewAt time.Time
+}
+
+// maxCachedTokens bounds the cache; past it, the cache starts afresh, which
+// costs one signature per credential.
+const maxCachedTokens = 50_000
+
+func (c *tokenCache) get(key string, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || !now.Before(e.renewAt) {
+		return "", false
+	}
+	return e.token, true
+}
+
+func (c *tokenCache) put(key, token string, renewAt time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxCachedTokens {
+		c.entries = make(map[string]cachedToken)
+	}
+	c.entries[key] = cachedToken{token: token, renewAt: renewAt}
+}
