@@ -548,6 +548,16 @@ func TestNginxIntegration(t *testing.T) {
 		}
 	})
 
+	t.Run("login vhost keeps /metrics private", func(t *testing.T) {
+		r := e.do(t, "GET", e.srv.URL("login", "/metrics"), "", nil)
+		if r.status != 404 {
+			t.Errorf("status = %d, want 404", r.status)
+		}
+		if got := e.auth.get(t.Name()); len(got) != 0 {
+			t.Errorf("sso saw %+v, want nothing", got)
+		}
+	})
+
 	t.Run("plain http redirects to https", func(t *testing.T) {
 		u := "http://app.example.test:" + strconv.Itoa(e.srv.HTTPPort) + "/x?y=1"
 		r := e.do(t, "GET", u, "", nil)
