@@ -781,3 +781,65 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 		t.Error("a second session got the first session's token")
 	}
 }
+
+// /auth accepts its own bearer JWTs only when signature, issuer, audience and
+// expiry all hold.
+func TestAuthRefusesBadJWTs(t *testing.T) {
+	f := newFixture(t, nil)
+	issue := func(cfg token.Config) string {
+		t.Helper()
+		if cfg.Issuer == "" {
+			cfg.Issuer = loginURL
+		}
+		if cfg.Audience == "" {
+			cfg.Audience = "example.test"
+		}
+		if cfg.Keys == nil {
+			cfg.Keys = token.DeriveKeys(f.keys)
+		}
+		iss, err := token.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := iss.Issue(token.Claims{Subject: "alice", Email: "alice@example.test"}, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := issue(token.Config{})
+	tampered := []byte(good)
+	dot := strings.LastIndexByte(good, '.')
+	tampered[dot-2] ^= 'A' ^ 'B' // flip a payload character
+	expired := issue(token.Config{TTL: time.Minute})
+
+	cases := []struct {
+		name string
+		tok  string
+		want int
+	}{
+		{"good", good, http.StatusOK},
+		{"tampered payload", string(tampered), http.StatusUnauthorized},
+		{"truncated signature", good[:len(good)-4], http.StatusUnauthorized},
+		{"wrong audience", issue(token.Config{Audience: "example.org"}), http.StatusUnauthorized},
+		{"wrong issuer", issue(token.Config{Issuer: "https://login.evil.test"}), http.StatusUnauthorized},
+		{"unknown signing key", issue(token.Config{Keys: token.DeriveKeys([][]byte{key(9)})}), http.StatusUnauthorized},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := authRequest("/auth")
+			r.Header.Set("Authorization", "Bearer "+tc.tok)
+			if w := f.serve(r); w.Code != tc.want {
+				t.Errorf("status %d, want %d", w.Code, tc.want)
+			}
+		})
+	}
+	t.Run("expired", func(t *testing.T) {
+		f.clock.Advance(2 * time.Minute) // past exp and the leeway
+		r := authRequest("/auth")
+		r.Header.Set("Authorization", "Bearer "+expired)
+		if w := f.serve(r); w.Code != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", w.Code)
+		}
+	})
+}
