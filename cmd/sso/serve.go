@@ -325,6 +325,14 @@ func newStore(ctx context.Context, cfg config.Config, a *app) (server.Store, err
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
+		if redis.IsAuthError(err) {
+			// Redis did answer: name the password's setting, not the value.
+			pw := "SSO_REDIS_PASSWORD"
+			if setting == "SSO_REDIS_URL" {
+				pw = "the password in the URL"
+			}
+			return nil, fmt.Errorf("%s: redis refused the credentials (%s): %w", setting, pw, err)
+		}
 		return nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
 	}
 	a.log.Info("store: redis", "via", setting)

@@ -10,4 +10,15 @@
 // StartCluster starts a one-node Redis Cluster owning every slot: it refuses
 // multi-key commands across slots just as a real cluster does, so a store
 // that passes against it does not depend on keys sharing a node.
+//
+// StartSentinel starts a master and one Sentinel (redis-server --sentinel,
+// no separate binary needed) that monitors it:
+//
+//	master, sentinel, masterAddr := testredis.StartSentinel(t)
+//	client := redis.NewFailoverClient(&redis.FailoverOptions{
+//		MasterName: master, SentinelAddrs: []string{sentinel},
+//	})
+//
+// StartArgs(t, "--requirepass", pw), StartClusterAuth and StartSentinelAuth
+// start servers that require a password.
 package testredis

@@ -57,16 +57,31 @@ func StartArgs(t testing.TB, extra ...string) (addr string) {
 // and returns its address, for redis.NewClusterClient.
 func StartCluster(t testing.TB) (addr string) {
 	t.Helper()
+	return startCluster(t, "")
+}
+
+// StartClusterAuth is StartCluster with a node that requires password
+// (requirepass), for testing how clients pass it.
+func StartClusterAuth(t testing.TB, password string) (addr string) {
+	t.Helper()
+	return startCluster(t, password)
+}
+
+func startCluster(t testing.TB, password string) string {
+	t.Helper()
 	dir := t.TempDir()
-	addr = StartArgs(t, "--cluster-enabled", "yes",
-		"--cluster-config-file", filepath.Join(dir, "nodes.conf"))
-	if _, err := command(addr, "CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
+	args := []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf")}
+	if password != "" {
+		args = append(args, "--requirepass", password)
+	}
+	addr := StartArgs(t, args...)
+	if _, err := roundTrip(addr, password, "CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
 		t.Fatalf("testredis: cluster addslots: %v", err)
 	}
 	deadline := time.Now().Add(startTimeout)
 	for {
-		info, err := command(addr, "CLUSTER", "INFO")
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
+		info, err := roundTrip(addr, password, "CLUSTER", "INFO")
+		if s, ok := info.(string); err == nil && ok && strings.Contains(s, "cluster_state:ok") {
 			return addr
 		}
 		if time.Now().After(deadline) {
@@ -74,6 +89,85 @@ func StartCluster(t testing.TB) (addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// SentinelMaster is the master name StartSentinel's sentinel monitors.
+const SentinelMaster = "testmaster"
+
+// StartSentinel starts a Redis master (as Start does) and one Sentinel
+// monitoring it with quorum 1, and returns the master name, the sentinel's
+// address and the master's address, for redis.NewFailoverClient or
+// redis.UniversalOptions{MasterName: master, Addrs: []string{sentinelAddr}}.
+// It returns once the sentinel reports the master. Both stop when the test
+// ends.
+//
+// The master has no replicas, so the sentinel never fails over: this checks
+// that a client finds the master through Sentinel, not failover itself.
+func StartSentinel(t testing.TB) (master, sentinelAddr, masterAddr string) {
+	t.Helper()
+	return startSentinel(t, "")
+}
+
+// StartSentinelAuth is StartSentinel with a master that requires password;
+// the sentinel knows it (sentinel auth-pass) and needs none itself.
+func StartSentinelAuth(t testing.TB, password string) (master, sentinelAddr, masterAddr string) {
+	t.Helper()
+	return startSentinel(t, password)
+}
+
+func startSentinel(t testing.TB, password string) (master, sentinelAddr, masterAddr string) {
+	t.Helper()
+	bin := lookPath(t)
+	if password != "" {
+		masterAddr = StartArgs(t, "--requirepass", password)
+	} else {
+		masterAddr = Start(t)
+	}
+	_, masterPort, err := net.SplitHostPort(masterAddr)
+	if err != nil {
+		t.Fatalf("testredis: %v", err)
+	}
+	var lastErr error
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testredis: %v", err)
+		}
+		// Sentinel rewrites its configuration file at start and on every
+		// change of state, so the file lives in a directory of its own.
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		var b strings.Builder
+		fmt.Fprintf(&b, "bind 127.0.0.1\nprotected-mode no\ndir %q\n", dir)
+		fmt.Fprintf(&b, "sentinel resolve-hostnames no\n")
+		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %s 1\n", SentinelMaster, masterPort)
+		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s 5000\n", SentinelMaster)
+		if password != "" {
+			fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", SentinelMaster, password)
+		}
+		if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
+			t.Fatalf("testredis: %v", err)
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		ready := func() error {
+			reply, err := roundTrip(addr, "", "SENTINEL", "get-master-addr-by-name", SentinelMaster)
+			if err != nil {
+				return err
+			}
+			hp, ok := reply.([]string)
+			if !ok || len(hp) != 2 || net.JoinHostPort(hp[0], hp[1]) != masterAddr {
+				return fmt.Errorf("sentinel reports master %q, want %s", reply, masterAddr)
+			}
+			return nil
+		}
+		err = launch(t, bin, []string{conf, "--sentinel", "--port", strconv.Itoa(port)}, "redis-sentinel on port "+strconv.Itoa(port), ready)
+		if err == nil {
+			return SentinelMaster, addr, masterAddr
+		}
+		lastErr = err
+	}
+	t.Fatalf("testredis: %v", lastErr)
+	return "", "", ""
 }
 
 func lookPath(t testing.TB) string {
@@ -97,8 +191,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// start runs one redis-server and waits for PING. On failure it has
-// already stopped the process.
+// start runs one redis-server and waits until it answers. On failure it
+// has already stopped the process.
 func start(t testing.TB, bin, dir string, port int, extra []string) (string, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := append([]string{
@@ -109,12 +203,32 @@ func start(t testing.TB, bin, dir string, port int, extra []string) (string, err
 		"--protected-mode", "no",
 		"--dir", dir,
 	}, extra...)
+	ready := func() error {
+		reply, err := roundTrip(addr, "", "PING")
+		// With requirepass, NOAUTH is an answer too: the server is up.
+		if err != nil && strings.Contains(err.Error(), "NOAUTH") {
+			return nil
+		}
+		if err == nil && reply != "PONG" {
+			err = fmt.Errorf("PING = %q", reply)
+		}
+		return err
+	}
+	if err := launch(t, bin, args, "redis-server on port "+strconv.Itoa(port), ready); err != nil {
+		return "", err
+	}
+	return addr, nil
+}
+
+// launch runs bin with args until the test ends, and waits until ready
+// returns nil. On failure it has already stopped the process.
+func launch(t testing.TB, bin string, args []string, name string, ready func() error) error {
 	cmd := exec.Command(bin, args...)
 	var out lockedBuffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start redis-server: %w", err)
+		return fmt.Errorf("start %s: %w", name, err)
 	}
 	exited := make(chan struct{})
 	var waitErr error
@@ -134,72 +248,124 @@ func start(t testing.TB, bin, dir string, port int, extra []string) (string, err
 
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if reply, err := command(addr, "PING"); err == nil && reply == "PONG" {
+		err := ready()
+		if err == nil {
 			break
 		}
 		select {
 		case <-exited:
-			return "", fmt.Errorf("redis-server on port %d exited (%v):\n%s", port, waitErr, out.String())
+			return fmt.Errorf("%s exited (%v):\n%s", name, waitErr, out.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", fmt.Errorf("redis-server on port %d did not answer PING within %v:\n%s", port, startTimeout, out.String())
+			return fmt.Errorf("%s not ready within %v (%v):\n%s", name, startTimeout, err, out.String())
 		}
 	}
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("testredis: redis-server %s output:\n%s", addr, out.String())
+			t.Logf("testredis: %s output:\n%s", name, out.String())
 		}
 	})
-	return addr, nil
+	return nil
 }
 
 // command sends one command in RESP and returns a simple, bulk or integer
 // reply as a string. It is enough for PING and CLUSTER set-up, and keeps
 // this package free of a client library.
 func command(addr string, args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	reply, err := roundTrip(addr, "", args...)
 	if err != nil {
 		return "", err
 	}
+	s, ok := reply.(string)
+	if !ok {
+		return "", fmt.Errorf("reply %q is not a string", reply)
+	}
+	return s, nil
+}
+
+// roundTrip sends one command, after AUTH when password is set, and
+// returns its reply: a string, or a []string for an array of strings
+// (SENTINEL get-master-addr-by-name).
+func roundTrip(addr, password string, args ...string) (any, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	r := bufio.NewReader(c)
+	if password != "" {
+		if err := send(c, "AUTH", password); err != nil {
+			return nil, err
+		}
+		if _, err := readReply(r); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+	}
+	if err := send(c, args...); err != nil {
+		return nil, err
+	}
+	return readReply(r)
+}
+
+func send(w io.Writer, args ...string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
-	}
-	r := bufio.NewReader(c)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func readReply(r *bufio.Reader) (any, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return "", fmt.Errorf("empty reply")
+		return nil, fmt.Errorf("empty reply")
 	}
 	switch line[0] {
 	case '+', ':':
 		return line[1:], nil
 	case '-':
-		return "", fmt.Errorf("redis: %s", line[1:])
+		return nil, fmt.Errorf("redis: %s", line[1:])
 	case '$':
 		n, err := strconv.Atoi(line[1:])
 		if err != nil || n < 0 {
-			return "", fmt.Errorf("bad bulk reply %q", line)
+			return nil, fmt.Errorf("bad bulk reply %q", line)
 		}
 		buf := make([]byte, n+2)
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return "", err
+			return nil, err
 		}
 		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 || n > 1024 {
+			// *-1 is a null array, such as an unknown sentinel master.
+			return nil, fmt.Errorf("bad or null array reply %q", line)
+		}
+		elems := make([]string, 0, n)
+		for range n {
+			e, err := readReply(r)
+			if err != nil {
+				return nil, err
+			}
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("nested array reply")
+			}
+			elems = append(elems, s)
+		}
+		return elems, nil
 	}
-	return "", fmt.Errorf("unexpected reply %q", line)
+	return nil, fmt.Errorf("unexpected reply %q", line)
 }
 
 type lockedBuffer struct {
