@@ -263,6 +263,10 @@ func TestSettings(t *testing.T) {
 		{name: "cors star", set: map[string]string{"SSO_CORS_ORIGINS": "*"}, wantErr: `SSO_CORS_ORIGINS="*": entry "*" is not allowed: credentialed CORS needs explicit origins`},
 		{name: "cors no scheme", set: map[string]string{"SSO_CORS_ORIGINS": "app.example.com"}, wantErr: `entry "app.example.com" must be an origin`},
 		{name: "cors path", set: map[string]string{"SSO_CORS_ORIGINS": "https://app.example.com/"}, wantErr: `with scheme and without path`},
+		{name: "cors headers", set: map[string]string{"SSO_CORS_HEADERS": "X-Request-Id, If-Match"},
+			want: map[string]string{"SSO_CORS_HEADERS": "X-Request-Id,If-Match"}},
+		{name: "cors headers star", set: map[string]string{"SSO_CORS_HEADERS": "*"}, wantErr: `SSO_CORS_HEADERS="*": entry "*" is not a header name`},
+		{name: "cors headers space", set: map[string]string{"SSO_CORS_HEADERS": "X Bad"}, wantErr: `entry "X Bad" is not a header name`},
 		{name: "cors empty entry", set: map[string]string{"SSO_CORS_ORIGINS": ",https://a.example.com"}, wantErr: `entry 1 is empty`},
 
 		{name: "proxies normalised", set: map[string]string{"SSO_TRUSTED_PROXIES": "10.0.0.1, 10.1.2.3/8, fd00::/8, ::1"},

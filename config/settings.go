@@ -28,6 +28,7 @@ type Config struct {
 	LoginURL            string        // SSO_LOGIN_URL, without trailing slash
 	DefaultRedirect     string        // SSO_DEFAULT_REDIRECT; "" means the login hub page
 	CORSOrigins         []string      // SSO_CORS_ORIGINS; nil means the caller derives them
+	CORSHeaders         []string      // SSO_CORS_HEADERS: request headers allowed in preflights besides the defaults
 	TrustedProxies      []string      // SSO_TRUSTED_PROXIES, as masked CIDR prefixes
 	JWTIssuer           string        // SSO_JWT_ISSUER
 	JWTAudience         string        // SSO_JWT_AUDIENCE
@@ -137,6 +138,10 @@ func settings() []setting {
 			defDoc: "https://<d> and https://*.<d> for each cookie domain",
 			help:   "comma-separated allowed origins, exact or wildcard (https://*.example.com)",
 			field:  func(c *Config) any { return &c.CORSOrigins }},
+		{env: "SSO_CORS_HEADERS", kind: kindList,
+			defDoc: "none: Content-Type, Authorization, X-CSRF-Token, X-Requested-With, X-API-Key only",
+			help:   "comma-separated extra request headers that preflights allow, for upstream APIs that need them",
+			field:  func(c *Config) any { return &c.CORSHeaders }},
 		{env: "SSO_TRUSTED_PROXIES", kind: kindList, def: "127.0.0.1/32,::1/128",
 			help:  "comma-separated CIDRs or IPs whose X-Forwarded-* and X-Original-* headers are believed",
 			field: func(c *Config) any { return &c.TrustedProxies }},

@@ -93,6 +93,12 @@ func (c Config) problems() []error {
 			badf("SSO_CORS_ORIGINS", origins, "entry %q %s", o, msg)
 		}
 	}
+	headers := strings.Join(c.CORSHeaders, ",")
+	for _, h := range c.CORSHeaders {
+		if h == "*" || h == "" || strings.IndexFunc(h, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			badf("SSO_CORS_HEADERS", headers, "entry %q is not a header name (a token such as X-Request-Id; * is not allowed with credentials)", h)
+		}
+	}
 	proxies := strings.Join(c.TrustedProxies, ",")
 	for _, p := range c.TrustedProxies {
 		if _, err := parseProxy(p); err != nil {

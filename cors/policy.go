@@ -17,6 +17,11 @@ var (
 	defaultExpose  = []string{"X-Auth-Login-URL", "X-CSRF-Token"}
 )
 
+// DefaultAllowHeaders returns the request headers a preflight allows when
+// Config.AllowHeaders is empty: what a credentialed single-page app needs.
+// Append to it to allow more.
+func DefaultAllowHeaders() []string { return slices.Clone(defaultHeaders) }
+
 // DefaultMaxAge is how long browsers may cache a preflight answer when
 // Config.MaxAge is zero. Chromium caps any value at 2 hours, Firefox at 24.
 const DefaultMaxAge = 10 * time.Minute

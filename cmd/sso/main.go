@@ -3,6 +3,8 @@
 //	sso [serve] [flags]   run the service (the default)
 //	sso hash-password     read a password, print an argon2id hash for the users file
 //	sso version           print the version
+//	sso doctor            check the configuration, and explain whether a browser
+//	                      will send the cookie and accept the CORS answer
 //
 // main only wires: it reads the configuration, builds concrete values, passes
 // them to constructors, serves and shuts down.
@@ -13,10 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -25,6 +30,9 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// go-redis logs pool errors through a package-level logger; send them
+	// through slog like everything else, once, here in main.
+	redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, errUsage) {
 			// One line per problem, so that a bad configuration names each
@@ -39,6 +47,12 @@ func main() {
 
 var errUsage = errors.New("usage")
 
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -47,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, getenv, stdout, stderr, nil)
+	case "doctor":
+		return runDoctor(ctx, args, getenv, stdout, stderr)
 	case "hash-password":
 		return hashPassword(args, stdin, stdout, stderr)
 	case "version":
@@ -66,5 +82,6 @@ func usage() string {
   sso [serve] [flags]   run the service (the default); sso serve -h lists every setting
   sso hash-password     read a password (stdin or prompt), print an argon2id hash for the users file
   sso version           print the version
+  sso doctor [flags]    check the configuration; with --from URL --to URL explain whether the browser sends the cookie (sso doctor -h)
 `
 }

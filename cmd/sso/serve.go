@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +23,6 @@ import (
 
 	"github.com/example/sso/authz"
 	"github.com/example/sso/config"
-	"github.com/example/sso/cookiedomain"
-	"github.com/example/sso/cors"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/session/redisstore"
@@ -171,53 +168,27 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		a.log.Info("config: " + n)
 	}
 
-	var keys [][]byte
-	if cfg.SecretKeys == "" && cfg.DevMode {
+	keys, err := secretKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if keys == nil {
 		k := make([]byte, 32)
 		if _, err := rand.Read(k); err != nil {
 			return nil, fmt.Errorf("generate dev secret key: %w", err)
 		}
 		keys = [][]byte{k}
-	} else if keys, err = ticket.ParseKeys(cfg.SecretKeys); err != nil {
-		return nil, fmt.Errorf("SSO_SECRET_KEYS: %w", err)
 	}
-
-	for _, d := range cfg.CookieDomains {
-		if _, err := cookiedomain.ValidateParent(d); err != nil {
-			return nil, fmt.Errorf("SSO_COOKIE_DOMAINS=%q: %w", strings.Join(cfg.CookieDomains, ","), err)
-		}
-	}
-	cookies, err := cookiedomain.New(cookiedomain.Config{
-		Domains: cfg.CookieDomains, Name: cfg.CookieName, SameSite: sameSite(cfg.CookieSameSite), Secure: cfg.CookieSecure,
-	})
+	cookies, corsPolicy, login, err := webPolicies(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("cookie settings (SSO_COOKIE_*): %w", err)
+		return nil, err
 	}
-	login, err := url.Parse(cfg.LoginURL)
-	if err != nil || !cookies.Contains(login.Hostname()) {
-		return nil, fmt.Errorf("SSO_LOGIN_URL=%q: its host is under none of SSO_COOKIE_DOMAINS %v, so the login hub could not set the session cookie", cfg.LoginURL, cookies.Domains())
+	if warn := nestedLoginDomain(cookies, login.Hostname()); warn != "" {
+		a.log.Warn(warn)
 	}
-
 	codec, err := ticket.New(cfg.CookieName, keys)
 	if err != nil {
 		return nil, fmt.Errorf("SSO_SECRET_KEYS: %w", err)
-	}
-
-	origins := cfg.CORSOrigins
-	if len(origins) == 0 {
-		origins = cors.DefaultOrigins(cookies.Domains())
-		if !cfg.CookieSecure {
-			// Plain-HTTP development: the same hosts over http.
-			for _, d := range cookies.Domains() {
-				origins = append(origins, "http://"+d, "http://*."+d)
-			}
-		}
-	}
-	// The login hub's own origin is always allowed: its pages call its API.
-	origins = append(origins, login.Scheme+"://"+login.Host)
-	corsPolicy, err := cors.New(cors.Config{Origins: origins})
-	if err != nil {
-		return nil, fmt.Errorf("SSO_CORS_ORIGINS: %w", err)
 	}
 
 	proxies, err := authz.NewProxies(cfg.TrustedProxies)

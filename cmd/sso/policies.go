@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/example/sso/config"
+	"github.com/example/sso/cookiedomain"
+	"github.com/example/sso/cors"
+	"github.com/example/sso/ticket"
+)
+
+// secretKeys parses SSO_SECRET_KEYS. Nil keys and no error mean dev mode,
+// where serve generates one.
+func secretKeys(cfg config.Config) ([][]byte, error) {
+	if cfg.SecretKeys == "" && cfg.DevMode {
+		return nil, nil
+	}
+	keys, err := ticket.ParseKeys(cfg.SecretKeys)
+	if err != nil {
+		return nil, fmt.Errorf("SSO_SECRET_KEYS: %w", err)
+	}
+	return keys, nil
+}
+
+// webPolicies builds the cookie and origin policies from cfg and returns the
+// parsed login URL. serve and doctor both call it, so what doctor explains is
+// what serve does.
+func webPolicies(cfg config.Config) (*cookiedomain.Policy, *cors.Policy, *url.URL, error) {
+	for _, d := range cfg.CookieDomains {
+		if _, err := cookiedomain.ValidateParent(d); err != nil {
+			return nil, nil, nil, fmt.Errorf("SSO_COOKIE_DOMAINS=%q: %w", strings.Join(cfg.CookieDomains, ","), err)
+		}
+	}
+	cookies, err := cookiedomain.New(cookiedomain.Config{
+		Domains: cfg.CookieDomains, Name: cfg.CookieName, SameSite: sameSite(cfg.CookieSameSite), Secure: cfg.CookieSecure,
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cookie settings (SSO_COOKIE_*): %w", err)
+	}
+	login, err := url.Parse(cfg.LoginURL)
+	if err != nil || !cookies.Contains(login.Hostname()) {
+		return nil, nil, nil, fmt.Errorf("SSO_LOGIN_URL=%q: its host is under none of SSO_COOKIE_DOMAINS %v, so the login hub could not set the session cookie", cfg.LoginURL, cookies.Domains())
+	}
+	origins := cfg.CORSOrigins
+	if len(origins) == 0 {
+		origins = cors.DefaultOrigins(cookies.Domains())
+		if !cfg.CookieSecure {
+			// Plain-HTTP development: the same hosts over http.
+			for _, d := range cookies.Domains() {
+				origins = append(origins, "http://"+d, "http://*."+d)
+			}
+		}
+	}
+	// The login hub's own origin is always allowed: its pages call its API.
+	origins = append(origins, login.Scheme+"://"+login.Host)
+	corsPolicy, err := cors.New(cors.Config{
+		Origins:      origins,
+		AllowHeaders: append(cors.DefaultAllowHeaders(), cfg.CORSHeaders...),
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("SSO_CORS_ORIGINS/SSO_CORS_HEADERS: %w", err)
+	}
+	return cookies, corsPolicy, login, nil
+}
+
+// nestedLoginDomain warns when the login hub's host picks a cookie domain
+// that lies under another configured one (login.example.com listed next to
+// example.com): its cookie then never reaches the siblings under the wider
+// domain, and single sign-on loops between app and hub.
+func nestedLoginDomain(p *cookiedomain.Policy, loginHost string) string {
+	parent, err := p.For(loginHost)
+	if err != nil {
+		return ""
+	}
+	for _, d := range p.Domains() {
+		if d != parent && cookiedomain.Under(parent, d) {
+			return fmt.Sprintf("SSO_LOGIN_URL host %q sets cookies for %q, which lies under the wider cookie domain %q: hosts under %q but not under %q never receive the session cookie", loginHost, parent, d, d, parent)
+		}
+	}
+	return ""
+}
