@@ -264,14 +264,16 @@ func (r *Report) loginChecks(s *scenario) {
 }
 
 func attributes(p *cookiedomain.Policy) string {
-	a := []string{"HttpOnly", "SameSite=" + sameSiteName(p.SameSite())}
+	a := []string{"HttpOnly", "SameSite=" + SameSiteName(p.SameSite())}
 	if p.Secure() {
 		a = append([]string{"Secure"}, a...)
 	}
 	return strings.Join(a, ", ")
 }
 
-func sameSiteName(m http.SameSite) string {
+// SameSiteName is the attribute value a browser shows for m: Lax, Strict
+// or None (the default mode counts as Lax, as browsers treat it).
+func SameSiteName(m http.SameSite) string {
 	switch m {
 	case http.SameSiteStrictMode:
 		return "Strict"
@@ -339,7 +341,7 @@ func (r *Report) cookieChecks(s *scenario) {
 	// RFC 6265bis §5.2 and §5.8.3: on a cross-site subresource request,
 	// only SameSite=None cookies go; Lax ones go only with top-level GET
 	// navigations.
-	mode := sameSiteName(p.SameSite())
+	mode := SameSiteName(p.SameSite())
 	if s.sameSite {
 		r.add(CheckSameSite, true, "%s and %s are same-site (%s, registrable domain %s), so SameSite=%s does not hold the cookie back",
 			s.from.host, s.to.host, s.from.origin.Scheme, s.from.site, mode)

@@ -234,7 +234,7 @@ func doctorConfig(ctx context.Context, c *checklist, args []string, getenv func(
 			cookies, origins = nil, nil
 		} else {
 			d, _ := cookies.For(login.Hostname())
-			attrs := "HttpOnly, SameSite=" + sameSiteWord(cookies.SameSite())
+			attrs := "HttpOnly, SameSite=" + doctor.SameSiteName(cookies.SameSite())
 			if cookies.Secure() {
 				attrs = "Secure, " + attrs
 			}
@@ -304,17 +304,6 @@ func refused(err error) func(settings ...string) bool {
 			}
 		}
 		return false
-	}
-}
-
-func sameSiteWord(m http.SameSite) string {
-	switch m {
-	case http.SameSiteStrictMode:
-		return "Strict"
-	case http.SameSiteNoneMode:
-		return "None"
-	default:
-		return "Lax"
 	}
 }
 
