@@ -3,26 +3,23 @@
 package docs_test
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/sso/internal/testproc"
 )
 
+// TestMain lets testproc.Build build cmd/sso.
+func TestMain(m *testing.M) { os.Exit(testproc.Main(m)) }
+
 func TestREADMEWalkthrough(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("SSO_REQUIRE_TOOLS") == "1" {
-			t.Fatal("curl is missing and SSO_REQUIRE_TOOLS=1")
-		}
-		t.Skip("curl is missing")
-	}
+	testproc.RequireTool(t, "SSO_REQUIRE_TOOLS", "curl")
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -34,45 +31,23 @@ func TestREADMEWalkthrough(t *testing.T) {
 	script := string(m[1])
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sso")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/sso")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	port := freePort(t)
+	bin := testproc.Build(t, "./cmd/sso")
+	port := testproc.FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sso := exec.CommandContext(ctx, bin)
-	sso.Env = append(os.Environ(), "SSO_LISTEN=127.0.0.1:"+strconv.Itoa(port))
-	stderr, err := sso.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sso.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sso.Process.Kill(); _ = sso.Wait() })
+	sso := exec.Command(bin)
+	// Dev defaults, as the README promises: none of the caller's SSO_* settings.
+	sso.Env = append(testproc.Environ("SSO_"), "SSO_LISTEN=127.0.0.1:"+strconv.Itoa(port))
+	proc := testproc.Start(t, "sso", sso)
 
 	// The banner prints the demo password once; then sso logs that it listens.
-	var pw string
-	pwRe := regexp.MustCompile(`demo user:\s+demo\s+/\s+(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		line := sc.Text()
-		if mm := pwRe.FindStringSubmatch(line); mm != nil {
-			pw = mm[1]
-		}
-		if strings.Contains(line, "sso listening") {
-			break
-		}
+	if _, err := proc.WaitListening(20 * time.Second); err != nil {
+		t.Fatal(err)
 	}
+	pw := testproc.DemoPassword(proc.Output())
 	if pw == "" {
 		t.Fatal("no demo password in the dev-mode banner")
 	}
-	go func() { // keep draining so sso never blocks on a full pipe
-		for sc.Scan() {
-		}
-	}()
 
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = dir
@@ -97,14 +72,4 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if strings.Index(got, "\n200\n") > strings.LastIndex(got, "\n401\n") {
 		t.Errorf("expected 200 before logout and 401 after:\n%s", got)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/example/sso/internal/testproc"
 )
 
 // Timeouts of single browser steps. Generous for a loaded 2-core machine,
@@ -36,7 +38,7 @@ func chromiumPath(t *testing.T) string {
 	if p := os.Getenv("SSO_CHROMIUM"); p != "" {
 		return p
 	}
-	return requireTool(t, RequireChromiumEnv, "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+	return testproc.RequireTool(t, RequireChromiumEnv, "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 }
 
 // browser is one Chromium process with a fresh profile, and its tabs.
@@ -522,13 +524,13 @@ func (b *browser) saveArtifacts() {
 		write(tb.name+"-console.log", []byte(tb.consoleLog()+"\n"))
 		write(tb.name+"-network.log", []byte(tb.networkLog()+"\n"))
 	}
-	names := make([]string, 0, len(b.st.logs))
-	for n := range b.st.logs {
+	names := make([]string, 0, len(b.st.procs))
+	for n := range b.st.procs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		write(n+".log", []byte(b.st.logs[n].String()))
+		write(n+".log", []byte(b.st.procs[n].Output()))
 	}
 	var api []string
 	for _, r := range b.st.api.since(0) {

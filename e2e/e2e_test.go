@@ -15,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/example/sso/internal/testproc"
 )
 
 const cookieName = "sso_session" // sso's default SSO_COOKIE_NAME
@@ -339,7 +341,7 @@ func testCrossOrigin(t *testing.T, st *stack) {
 // Scenario 6: a script logs in through the JSON API; other processes (curl,
 // on new connections) use the cookie value, or a cookie jar, through nginx.
 func testScriptClient(t *testing.T, st *stack) {
-	curl := requireTool(t, "SSO_REQUIRE_TOOLS", "curl")
+	curl := testproc.RequireTool(t, "SSO_REQUIRE_TOOLS", "curl")
 	client := st.nginx.Client()
 	body := `{"username":"` + username + `","password":"` + st.password + `"}`
 	resp, err := client.Post(st.url("login", "/api/session"), "application/json", strings.NewReader(body))

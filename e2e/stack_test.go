@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -20,13 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 	"github.com/example/sso/nginx/nginxtest"
 	"github.com/example/sso/users"
@@ -40,6 +37,9 @@ const (
 	email    = "alice@example.test"
 )
 
+// TestMain lets testproc.Build share cmd/sso and cmd/demoapi between tests.
+func TestMain(m *testing.M) { os.Exit(testproc.Main(m)) }
+
 // stack is everything the browser talks to: nginx in front of sso (with
 // redis) and of the demo API, plus two static hostile pages.
 type stack struct {
@@ -49,7 +49,7 @@ type stack struct {
 	spki     string // base64 SHA-256 of the leaf's SubjectPublicKeyInfo, for Chromium
 	password string // alice's
 	api      *recorder
-	logs     map[string]*logBuffer // "sso", "demoapi"
+	procs    map[string]*testproc.Proc // "sso", "demoapi"
 }
 
 // url returns https://<host>:<port><path>; host is a full name ("evil.test")
@@ -68,12 +68,12 @@ func (s *stack) origin(host string) string { return s.url(host, "") }
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	begin := time.Now()
-	bins := buildBinaries(t)
+	ssoBin, apiBin := testproc.Build(t, "./cmd/sso"), testproc.Build(t, "./cmd/demoapi")
 	redisAddr := testredis.Start(t)
 
 	// The https port is needed before nginx starts: sso's login URL names it.
-	port := freePort(t)
-	s := &stack{port: port, password: "correct horse battery staple", logs: map[string]*logBuffer{}}
+	port := testproc.FreePort(t)
+	s := &stack{port: port, password: "correct horse battery staple", procs: map[string]*testproc.Proc{}}
 
 	hash, err := users.HashPassword(s.password)
 	if err != nil {
@@ -87,8 +87,7 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 
-	apiAddr, apiLog := startProcess(t, "demoapi", filepath.Join(bins, "demoapi"), []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
-	s.logs["demoapi"] = apiLog
+	apiAddr := s.startProcess(t, "demoapi", apiBin, []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
 	s.api = startRecorder(t, apiAddr)
 
 	ssoEnv := []string{
@@ -102,8 +101,7 @@ func startStack(t *testing.T) *stack {
 		"SSO_CORS_ORIGINS=" + s.origin("app") + "," + s.origin("login"),
 		"SSO_TRUSTED_PROXIES=127.0.0.1/32",
 	}
-	ssoAddr, ssoLog := startProcess(t, "sso", filepath.Join(bins, "sso"), ssoEnv)
-	s.logs["sso"] = ssoLog
+	ssoAddr := s.startProcess(t, "sso", ssoBin, ssoEnv)
 
 	// The same page compose serves, and one hostile page for the two other
 	// hosts: it reports in the DOM what its credentialed requests to the API
@@ -193,98 +191,20 @@ f.submit();
 </body>
 `
 
-// buildBinaries builds cmd/sso and cmd/demoapi once per run into a temporary
-// directory (the go build cache makes repeated runs fast).
-func buildBinaries(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("e2e: the go command is needed to build cmd/sso: %v", err)
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	begin := time.Now()
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/sso", "./cmd/demoapi")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("e2e: go build ./cmd/sso ./cmd/demoapi: %v\n%s", err, out)
-	}
-	t.Logf("built cmd/sso and cmd/demoapi in %v", time.Since(begin).Round(time.Millisecond))
-	return dir
-}
-
-// listening matches the start-up log line of sso and demoapi (slog text):
-// msg="sso listening" addr=127.0.0.1:41234.
-var listening = regexp.MustCompile(`msg="\w+ listening" addr=(\S+)`)
-
 // startProcess runs bin with env (on top of an environment without any SSO_
-// variable of the caller), waits for its "listening" log line and returns the
-// bound address. The process gets SIGINT when t ends.
-func startProcess(t *testing.T, name, bin string, env []string) (string, *logBuffer) {
+// or DEMOAPI_ variable of the caller), waits for its "listening" log line
+// and returns the bound address. The process gets SIGINT when t ends.
+func (s *stack) startProcess(t *testing.T, name, bin string, env []string) string {
 	t.Helper()
 	cmd := exec.Command(bin)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SSO_") && !strings.HasPrefix(kv, "DEMOAPI_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
+	cmd.Env = append(testproc.Environ("SSO_", "DEMOAPI_"), env...)
+	p := testproc.Start(t, name, cmd)
+	s.procs[name] = p
+	addr, err := p.WaitListening(20 * time.Second)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("e2e: %v", err)
 	}
-	log := &logBuffer{}
-	cmd.Stdout = log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("e2e: start %s: %v", name, err)
-	}
-	addrc := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = log.Write([]byte(line + "\n"))
-			if m := listening.FindStringSubmatch(line); m != nil {
-				select {
-				case addrc <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(log, stderr)
-	}()
-	exited := make(chan error, 1)
-	go func() {
-		<-copied // Wait closes the pipe: read everything first
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, log.String())
-		}
-	})
-	select {
-	case addr := <-addrc:
-		return addr, log
-	case err := <-exited:
-		t.Fatalf("e2e: %s exited before listening: %v\n%s", name, err, log.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("e2e: %s not listening after 20s:\n%s", name, log.String())
-	}
-	return "", nil
+	return addr
 }
 
 // recorder is a reverse proxy in front of the demo API that remembers what
@@ -366,16 +286,6 @@ func leafSPKIHash(t *testing.T, certPEM []byte) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func writeFile(t *testing.T, name, text string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
@@ -384,42 +294,6 @@ func writeFile(t *testing.T, name, text string) {
 	if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// logBuffer collects a process's output while tests read it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// required reports whether env is "1": a missing tool then fails the test.
-func required(env string) bool { return os.Getenv(env) == "1" }
-
-// requireTool skips (or fails, when env=1) when name is not installed.
-func requireTool(t *testing.T, env string, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	if required(env) {
-		t.Fatalf("e2e: none of %v installed and %s=1", names, env)
-	}
-	t.Skipf("e2e: none of %v installed; set %s=1 to fail instead", names, env)
-	return ""
 }
 
 // withTimeout is context.WithTimeout on Background, for steps outside the

@@ -17,13 +17,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 	"github.com/example/sso/users"
 )
@@ -42,6 +42,9 @@ const (
 	testGroups = "dev,ops" // as X-Auth-Groups carries them
 )
 
+// TestMain lets testproc.Build build cmd/sso once for every test.
+func TestMain(m *testing.M) { os.Exit(testproc.Main(m)) }
+
 // TestClients runs the example clients end to end, each step in a process of
 // its own, against a real sso binary: first one process on the in-memory
 // store, then two processes sharing one Redis, where every credential made
@@ -53,7 +56,7 @@ func TestClients(t *testing.T) {
 		t.Skip("neither python3-requests nor curl is installed")
 	}
 
-	bin := buildSSO(t)
+	bin := testproc.Build(t, "./cmd/sso")
 	password := "pw " + randomHex(t, 12) + ` "q" \b`
 	usersFile := writeUsers(t, password)
 
@@ -341,7 +344,7 @@ func startSSO(t *testing.T, bin string, cfg ssoConfig) *ssoProc {
 }
 
 func tryStartSSO(t *testing.T, bin string, cfg ssoConfig) (*ssoProc, error) {
-	port := freePort(t)
+	port := testproc.FreePort(t)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	base := "http://login.example.test:" + strconv.Itoa(port)
 	p := &ssoProc{addr: addr, base: base, loginURL: cfg.loginURL}
@@ -359,72 +362,14 @@ func tryStartSSO(t *testing.T, bin string, cfg ssoConfig) (*ssoProc, error) {
 	if cfg.redis != "" {
 		env = append(env, "SSO_REDIS_URL="+cfg.redis)
 	}
-	logs := &syncBuffer{}
 	cmd := exec.Command(bin)
 	cmd.Env = append(cleanEnv(), env...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	proc := testproc.Start(t, "sso on "+addr, cmd)
+	if err := proc.Wait(15*time.Second, testproc.HTTPOK("http://"+addr+"/healthz")); err != nil {
+		proc.Stop()
+		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("sso on %s exited before it was healthy: %v\n%s", addr, err, logs.String())
-		default:
-		}
-		resp, err := client.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("sso on %s not healthy after 15s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("sso on %s logged:\n%s", addr, logs.String())
-		}
-	})
 	return p, nil
-}
-
-// buildSSO builds cmd/sso from the module root into a temporary directory.
-func buildSSO(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		t.Fatalf("go env GOMOD = %q, %v: want the module's go.mod", gomod, err)
-	}
-	bin := filepath.Join(t.TempDir(), "sso")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sso")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sso: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func writeUsers(t *testing.T, password string) string {
@@ -519,16 +464,7 @@ func lastArgs(args []string) []string {
 
 // cleanEnv is the test's environment without SSO_* and HOME, so neither a
 // developer's settings nor their saved sessions leak into a run.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SSO_") || strings.HasPrefix(kv, "HOME=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
+func cleanEnv() []string { return testproc.Environ("SSO_", "HOME=") }
 
 func script(t *testing.T, rel string) string {
 	t.Helper()
@@ -565,7 +501,7 @@ func readJSON(t *testing.T, path string, v any) {
 func missingTool(t *testing.T, format string, args ...any) bool {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(requireToolsEnv) == "1" {
+	if testproc.Required(requireToolsEnv) {
 		t.Fatalf("%s and %s=1", msg, requireToolsEnv)
 	}
 	t.Logf("%s (set %s=1 to fail instead)", msg, requireToolsEnv)
@@ -591,16 +527,6 @@ func checkCurl(t *testing.T) bool {
 	return true
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func randomKey(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 32)
@@ -617,23 +543,4 @@ func randomHex(t *testing.T, n int) string {
 		t.Fatalf("random: %v", err)
 	}
 	return fmt.Sprintf("%x", b)
-}
-
-// syncBuffer collects a child process's output, which exec copies from a
-// goroutine of its own while the test may read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,38 +12,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/ticket"
 	"github.com/example/sso/users"
 )
 
 const testPassword = "hunter2 hunter2"
 
-// syncBuffer is a bytes.Buffer that serve's goroutines may write to while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// TestMain lets testproc.Build build the binary once for every test.
+func TestMain(m *testing.M) { os.Exit(testproc.Main(m)) }
 
 func envFunc(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -123,7 +106,7 @@ func TestStartupRefusals(t *testing.T) {
 			for k, v := range tc.set {
 				env[k] = v
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr testproc.Buffer
 			listened := false
 			err := serve(context.Background(), nil, envFunc(env), &stdout, &stderr, func(net.Addr) { listened = true })
 			if err == nil {
@@ -146,11 +129,7 @@ func TestBinaryStartupRefusals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "sso")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testproc.Build(t, "./cmd/sso")
 	for _, tc := range refusals(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := prodEnv(t)
@@ -188,7 +167,7 @@ func TestBinaryStartupRefusals(t *testing.T) {
 // instance is one sso serving in a goroutine.
 type instance struct {
 	addr   string
-	stderr *syncBuffer
+	stderr *testproc.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -196,7 +175,7 @@ type instance struct {
 func start(t *testing.T, env map[string]string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{stderr: &testproc.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	addrc := make(chan string, 1)
 	go func() {
 		in.done <- serve(ctx, nil, envFunc(env), io.Discard, in.stderr, func(a net.Addr) { addrc <- a.String() })
@@ -305,19 +284,17 @@ func (in *instance) auth(t *testing.T, value string) (int, string) {
 	return r.status, r.header.Get("X-Auth-User")
 }
 
-var demoPasswordRE = regexp.MustCompile(`demo user:\s+demo\s+/\s+(\S+)`)
-
 func TestDevMode(t *testing.T) {
 	in := start(t, map[string]string{"SSO_LISTEN": "127.0.0.1:0"})
-	m := demoPasswordRE.FindStringSubmatch(in.stderr.String())
-	if m == nil {
+	password := testproc.DemoPassword(in.stderr.String())
+	if password == "" {
 		t.Fatalf("no demo password on stderr:\n%s", in.stderr.String())
 	}
 	if !strings.Contains(in.stderr.String(), "DEV MODE") {
 		t.Errorf("dev mode is not announced loudly:\n%s", in.stderr.String())
 	}
 
-	l, r := in.login(t, "demo", m[1])
+	l, r := in.login(t, "demo", password)
 	var ck *http.Cookie
 	for _, c := range r.cookie {
 		if c.Name == "sso_session" {

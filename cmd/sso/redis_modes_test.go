@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 )
 
@@ -124,7 +126,7 @@ func TestRedisCluster(t *testing.T) {
 // returns the line.
 func refuseRedis(t *testing.T, env map[string]string, setting string, secrets ...string) string {
 	t.Helper()
-	var stderr syncBuffer
+	var stderr testproc.Buffer
 	listened := false
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -207,13 +209,7 @@ func TestRedisPassword(t *testing.T) {
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testproc.FreePort(t)))
 }
 
 // silentAddr returns a loopback address that accepts connections and never

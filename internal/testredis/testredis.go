@@ -2,7 +2,6 @@ package testredis
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,10 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/example/sso/internal/testproc"
 )
 
 // RequireEnv names the environment variable that turns a missing
@@ -39,11 +38,7 @@ func StartArgs(t testing.TB, extra ...string) (addr string) {
 	// A free port can be taken between probing and binding: retry.
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("testredis: %v", err)
-		}
-		addr, err := start(t, bin, dir, port, extra)
+		addr, err := start(t, bin, dir, testproc.FreePort(t), extra)
 		if err == nil {
 			return addr
 		}
@@ -129,10 +124,7 @@ func startSentinel(t testing.TB, password string) (master, sentinelAddr, masterA
 	}
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("testredis: %v", err)
-		}
+		port := testproc.FreePort(t)
 		// Sentinel rewrites its configuration file at start and on every
 		// change of state, so the file lives in a directory of its own.
 		dir := t.TempDir()
@@ -172,23 +164,7 @@ func startSentinel(t testing.TB, password string) (master, sentinelAddr, masterA
 
 func lookPath(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("testredis: redis-server not found and %s=1: %v", RequireEnv, err)
-		}
-		t.Skipf("testredis: redis-server not found (install redis-server, or set %s=1 to fail instead): %v", RequireEnv, err)
-	}
-	return bin
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return testproc.RequireTool(t, RequireEnv, "redis-server")
 }
 
 // start runs one redis-server and waits until it answers. On failure it
@@ -223,51 +199,11 @@ func start(t testing.TB, bin, dir string, port int, extra []string) (string, err
 // launch runs bin with args until the test ends, and waits until ready
 // returns nil. On failure it has already stopped the process.
 func launch(t testing.TB, bin string, args []string, name string, ready func() error) error {
-	cmd := exec.Command(bin, args...)
-	var out lockedBuffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
+	p := testproc.Start(t, name, exec.Command(bin, args...))
+	if err := p.Wait(startTimeout, ready); err != nil {
+		p.Stop()
+		return err
 	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := ready()
-		if err == nil {
-			break
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("%s exited (%v):\n%s", name, waitErr, out.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return fmt.Errorf("%s not ready within %v (%v):\n%s", name, startTimeout, err, out.String())
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("testredis: %s output:\n%s", name, out.String())
-		}
-	})
 	return nil
 }
 
@@ -366,21 +302,4 @@ func readReply(r *bufio.Reader) (any, error) {
 		return elems, nil
 	}
 	return nil, fmt.Errorf("unexpected reply %q", line)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

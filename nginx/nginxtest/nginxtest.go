@@ -1,7 +1,6 @@
 package nginxtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -12,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/nginx"
 )
 
@@ -79,7 +78,7 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
+		if testproc.Required(RequireEnv) {
 			t.Fatalf("%v (%s=1)", err, RequireEnv)
 		}
 		t.Skipf("%v; set %s=1 to fail instead", err, RequireEnv)
@@ -99,8 +98,8 @@ func Start(t testing.TB, opts Options) *Server {
 	setDefault("APP_ROOT", filepath.Join(dir, "app"))
 	setDefault("TLS_CERT", filepath.Join(dir, "tls", "cert.pem"))
 	setDefault("TLS_KEY", filepath.Join(dir, "tls", "key.pem"))
-	setDefault("HTTPS_PORT", strconv.Itoa(freePort(t)))
-	setDefault("HTTP_PORT", strconv.Itoa(freePort(t)))
+	setDefault("HTTPS_PORT", strconv.Itoa(testproc.FreePort(t)))
+	setDefault("HTTP_PORT", strconv.Itoa(testproc.FreePort(t)))
 	if s.HTTPSPort, err = strconv.Atoi(s.Vars["HTTPS_PORT"]); err != nil {
 		t.Fatalf("nginxtest: HTTPS_PORT: %v", err)
 	}
@@ -155,50 +154,27 @@ func Start(t testing.TB, opts Options) *Server {
 	if out, err := exec.Command(bin, append(args, "-t", "-q")...).CombinedOutput(); err != nil {
 		t.Fatalf("nginxtest: nginx -t: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, args...)
-	var stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("nginxtest: start nginx: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// Registered before Start, so it runs after nginx has stopped (SIGINT:
+	// fast shutdown), which logs its output itself.
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt) // SIGINT: fast shutdown
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Logf("nginx output:\n%s\nnginx error.log:\n%s", stderr.String(), log)
+			t.Logf("nginx error.log:\n%s", log)
 		}
 	})
-	s.waitReady(t, done)
-	return s
-}
-
-func (s *Server) waitReady(t testing.TB, done <-chan error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(s.Vars["LISTEN_ADDR"], strconv.Itoa(s.HTTPSPort)), time.Second)
+	p := testproc.Start(t, "nginx", exec.Command(bin, args...))
+	https := net.JoinHostPort(s.Vars["LISTEN_ADDR"], strconv.Itoa(s.HTTPSPort))
+	err = p.Wait(10*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", https, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("nginxtest: nginx exited: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginxtest: nginx not listening on %d: %v", s.HTTPSPort, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("nginxtest: nginx not listening on %d: %v", s.HTTPSPort, err)
 	}
+	return s
 }
 
 // Client returns an HTTP client that trusts the test CA and connects every
@@ -271,32 +247,4 @@ http {
 	}
 	b.WriteString("}\n")
 	return b.String()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("nginxtest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects nginx's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
