@@ -431,9 +431,8 @@ func TestAuthCSRFShield(t *testing.T) {
 				t.Error("refused request carries X-Auth-User")
 			}
 			if tc.wantErr != "" {
-				var body authz.ErrorBody
-				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != tc.wantErr {
-					t.Errorf("body %q, want error %q", w.Body, tc.wantErr)
+				if got := w.Header().Get("X-Auth-Error"); got != tc.wantErr {
+					t.Errorf("X-Auth-Error %q, want %q", got, tc.wantErr)
 				}
 			}
 		})
@@ -842,4 +841,26 @@ func TestAuthRefusesBadJWTs(t *testing.T) {
 			t.Errorf("status %d, want 401", w.Code)
 		}
 	})
+}
+
+// nginx's auth_request reads only the answer's headers: a body would make it
+// drop the keepalive connection to sso. Subrequests (a trusted proxy sending
+// X-Original-Method) get none; direct callers get the JSON.
+func TestAuthSubrequestAnswersHaveNoBody(t *testing.T) {
+	f := newFixture(t, nil)
+	sub := authRequest("/auth")
+	sub.Header.Set("X-Original-Method", "GET")
+	sub.Header.Set("X-Original-URL", "https://app.example.test/x")
+	w := f.serve(sub)
+	if w.Code != http.StatusUnauthorized || w.Body.Len() != 0 || w.Header().Get("Content-Length") != "0" {
+		t.Errorf("subrequest: status %d, body %q, Content-Length %q; want 401, no body, 0", w.Code, w.Body, w.Header().Get("Content-Length"))
+	}
+	if w.Header().Get("X-Auth-Login-URL") == "" || w.Header().Get("X-Auth-Error") != "unauthorized" {
+		t.Errorf("subrequest: login URL %q, error %q; want both", w.Header().Get("X-Auth-Login-URL"), w.Header().Get("X-Auth-Error"))
+	}
+	w = f.serve(authRequest("/auth"))
+	var body authz.ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != "unauthorized" || body.LoginURL == "" {
+		t.Errorf("direct call: body %q, want the JSON error with login_url", w.Body)
+	}
 }

@@ -85,6 +85,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		originalURL = r.Header.Get("X-Original-URL")
 	}
 	login := h.loginURL(originalURL)
+	// nginx's auth_request reads only the headers of the answer; a body it
+	// does not read makes it close the keepalive connection to sso, so an
+	// anonymous request would cost a new TCP connection each. nginx builds
+	// its own JSON for the client from the headers; direct callers still get
+	// the body.
+	subrequest := trusted && r.Header.Get("X-Original-Method") != ""
+	reply := func(status int, code, msg, login string) {
+		// The reason travels in a header too, for nginx's logs and error
+		// pages, since a subrequest's answer has no body.
+		w.Header().Set("X-Auth-Error", code)
+		if subrequest {
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, code, msg, login)
+	}
 
 	// The forgery shield for every upstream: an unsafe request whose Origin
 	// is not ours, or that the browser itself marks cross-site, is refused
@@ -94,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !safeMethod(method) {
 		if (origin != "" && !originAllowed) || (origin == "" && r.Header.Get("Sec-Fetch-Site") == "cross-site") {
 			h.observe(ResultCSRF, "")
-			writeJSON(w, http.StatusForbidden, "cross_site_request", "an unsafe "+method+" request from another origin is refused", "")
+			reply(http.StatusForbidden, "cross_site_request", "an unsafe "+method+" request from another origin is refused", "")
 			return
 		}
 	}
@@ -105,19 +122,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.observe(ResultUnauthorized, "")
 			w.Header().Set("X-Auth-Login-URL", login)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
-			writeJSON(w, http.StatusUnauthorized, "unauthorized", "login required", login)
+			reply(http.StatusUnauthorized, "unauthorized", "login required", login)
 			return
 		}
 		// A store outage is never a 200. nginx turns any status other than
 		// 2xx, 401 and 403 into a 500: the request fails closed.
 		h.observe(ResultError, "")
 		h.Log.ErrorContext(r.Context(), "auth: credentials could not be checked", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, "unavailable", "credentials could not be checked, try again", "")
+		reply(http.StatusServiceUnavailable, "unavailable", "credentials could not be checked, try again", "")
 		return
 	}
 	if groups := r.URL.Query()["group"]; len(groups) > 0 && !id.InGroup(groups...) {
 		h.observe(ResultForbidden, id.Method)
-		writeJSON(w, http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
+		reply(http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
 		return
 	}
 	hdr := w.Header()
@@ -134,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			h.observe(ResultError, id.Method)
 			h.Log.ErrorContext(r.Context(), "auth: sign upstream token", "err", err)
-			writeJSON(w, http.StatusInternalServerError, "internal", "internal error", "")
+			reply(http.StatusInternalServerError, "internal", "internal error", "")
 			return
 		}
 		hdr.Set("X-Auth-Token", tok)
