@@ -101,6 +101,12 @@ func fakeSSO(loginBase string, rec *seen) http.Handler {
 			w.WriteHeader(http.StatusOK)
 		case "forbidden":
 			w.WriteHeader(http.StatusForbidden)
+		case "csrf":
+			h.Set("X-Auth-Error", "cross_site_request")
+			w.WriteHeader(http.StatusForbidden)
+		case "inject":
+			h.Set("X-Auth-Error", `x","admin":true,"y":"`)
+			w.WriteHeader(http.StatusForbidden)
 		case "broken":
 			w.WriteHeader(http.StatusInternalServerError)
 		case "redirect":
@@ -416,6 +422,17 @@ func TestNginxIntegration(t *testing.T) {
 		}
 		if v := r.header.Get("Access-Control-Allow-Origin"); v != e.appOrig {
 			t.Errorf("Access-Control-Allow-Origin = %q, want %q", v, e.appOrig)
+		}
+		wantNoUpstream(t)
+	})
+	t.Run("403 carries sso's reason, and only a plain code", func(t *testing.T) {
+		r := e.do(t, "DELETE", api("/items/1"), "", with(fetch, "Cookie", "sso_session=csrf"))
+		if r.status != 403 || !strings.Contains(r.body, `"error":"cross_site_request"`) || r.header.Get("X-Auth-Error") != "cross_site_request" {
+			t.Errorf("status, X-Auth-Error, body = %d, %q, %q; want 403 and cross_site_request", r.status, r.header.Get("X-Auth-Error"), r.body)
+		}
+		r = e.do(t, "DELETE", api("/items/1"), "", with(fetch, "Cookie", "sso_session=inject"))
+		if r.status != 403 || !strings.Contains(r.body, `"error":"forbidden"`) || strings.Contains(r.body, "admin") {
+			t.Errorf("status, body = %d, %q; want 403 with the plain forbidden code", r.status, r.body)
 		}
 		wantNoUpstream(t)
 	})
