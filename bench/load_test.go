@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 	"github.com/example/sso/nginx/nginxtest"
 )
@@ -66,7 +67,6 @@ func TestLoad(t *testing.T) {
 	wrk := requireTools(t)
 	dur := duration(t)
 	begin := time.Now()
-	bins := buildBinaries(t)
 
 	dir := t.TempDir()
 	usersFile := filepath.Join(dir, "users.yml")
@@ -76,15 +76,15 @@ func TestLoad(t *testing.T) {
 	script := filepath.Join(dir, "bench.lua")
 	writeFile(t, script, WrkScript)
 
-	api := startProcess(t, "demoapi", filepath.Join(bins, "demoapi"), []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
+	api := startProcess(t, "demoapi", "./cmd/demoapi", []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
 	redisAddr := testredis.Start(t)
 
 	// One nginx per sso: the snippet names its upstream "sso". The first
 	// also serves the baselines on plain.<domain>: the same file, and
 	// demoapi behind the same kind of proxy, without auth_request.
-	memPort, redisPort := freePort(t), freePort(t)
-	mem := startSSO(t, bins, memPort, usersFile, "")
-	red := startSSO(t, bins, redisPort, usersFile, "redis://"+redisAddr)
+	memPort, redisPort := testproc.FreePort(t), testproc.FreePort(t)
+	mem := startSSO(t, memPort, usersFile, "")
+	red := startSSO(t, redisPort, usersFile, "redis://"+redisAddr)
 	memNginx := startNginx(t, memPort, mem.addr, api.addr, web, baselineVhost(web))
 	redNginx := startNginx(t, redisPort, red.addr, api.addr, web, "")
 	t.Logf("stack up in %v", time.Since(begin).Round(time.Millisecond))
@@ -158,7 +158,7 @@ func TestLoad(t *testing.T) {
 
 	for _, p := range []struct {
 		name string
-		proc *process
+		proc process
 	}{{"sso (memstore)", mem}, {"sso (Redis)", red}} {
 		rss, hwm := procMem(t, p.proc.pid)
 		memRows = append(memRows,
@@ -222,7 +222,7 @@ func writeUsers(t *testing.T, name, password string) {
 		benchUser, benchUser, domain, hash))
 }
 
-func startSSO(t *testing.T, bins string, httpsPort int, usersFile, redisURL string) *process {
+func startSSO(t *testing.T, httpsPort int, usersFile, redisURL string) process {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -244,7 +244,7 @@ func startSSO(t *testing.T, bins string, httpsPort int, usersFile, redisURL stri
 		env = append(env, "SSO_REDIS_URL="+redisURL)
 		name = "sso (Redis)"
 	}
-	return startProcess(t, name, filepath.Join(bins, "sso"), env)
+	return startProcess(t, name, "./cmd/sso", env)
 }
 
 func startNginx(t *testing.T, httpsPort int, ssoAddr, apiAddr, web, extra string) *nginxtest.Server {
@@ -379,16 +379,6 @@ func runWrk(t *testing.T, wrk, script string, dur time.Duration, sc scenario) Re
 			sc.name, r.Status, r.Requests, wantStatus, sc.status, out)
 	}
 	return r
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func writeFile(t *testing.T, name, text string) {

@@ -3,120 +3,46 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/example/sso/internal/testproc"
 )
 
-// process is a program the test started; it gets SIGINT when the test ends.
+// TestMain lets testproc.Build build cmd/sso and cmd/demoapi once.
+func TestMain(m *testing.M) { os.Exit(testproc.Main(m)) }
+
+// process is sso or demoapi as the load run needs it: the address it
+// logged as listening on, and its pid for /proc/<pid>/status.
 type process struct {
-	name string
-	addr string // the address it logged as listening on
+	addr string
 	pid  int
-	log  *tailBuffer
 }
 
-// buildBinaries builds cmd/sso and cmd/demoapi without the race detector
-// (which would measure itself) into a temporary directory.
-func buildBinaries(t *testing.T) string {
+// startProcess builds the main package pkg (testproc.Build: no race
+// detector, which would measure itself), runs it with env on top of the
+// caller's environment minus every SSO_ and DEMOAPI_ variable, and waits
+// until it logs its address. testproc stops it when the test ends.
+func startProcess(t *testing.T, name, pkg string, env []string) process {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
+	cmd := exec.Command(testproc.Build(t, pkg))
+	cmd.Env = append(testproc.Environ("SSO_", "DEMOAPI_"), env...)
+	p := testproc.Start(t, name, cmd)
+	addr, err := p.WaitListening(20 * time.Second)
 	if err != nil {
-		t.Fatalf("bench: the go command is needed to build cmd/sso: %v", err)
+		t.Fatalf("bench: %v", err)
 	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "./cmd/sso", "./cmd/demoapi")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bench: go build ./cmd/sso ./cmd/demoapi: %v\n%s", err, out)
-	}
-	return dir
-}
-
-// listening matches the start-up line of sso and demoapi (slog text):
-// msg="sso listening" addr=127.0.0.1:41234.
-var listening = regexp.MustCompile(`msg="\w+ listening" addr=(\S+)`)
-
-// startProcess runs bin with env (on top of the caller's environment minus
-// every SSO_ and DEMOAPI_ variable) and waits until it logs its address.
-func startProcess(t *testing.T, name, bin string, env []string) *process {
-	t.Helper()
-	cmd := exec.Command(bin)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SSO_") && !strings.HasPrefix(kv, "DEMOAPI_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := &tailBuffer{max: 64 << 10}
-	cmd.Stdout = log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("bench: start %s: %v", name, err)
-	}
-	addrc := make(chan string, 1)
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = log.Write([]byte(line + "\n"))
-			if m := listening.FindStringSubmatch(line); m != nil {
-				select {
-				case addrc <- m[1]:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(log, stderr)
-	}()
-	exited := make(chan error, 1)
-	go func() {
-		<-copied // Wait closes the pipe: read everything first
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("%s log (tail):\n%s", name, log.String())
-		}
-	})
-	select {
-	case addr := <-addrc:
-		return &process{name: name, addr: addr, pid: cmd.Process.Pid, log: log}
-	case err := <-exited:
-		t.Fatalf("bench: %s exited before listening: %v\n%s", name, err, log.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("bench: %s not listening after 20s:\n%s", name, log.String())
-	}
-	return nil
+	// Start has set cmd.Process, and nothing changes it afterwards.
+	return process{addr: addr, pid: cmd.Process.Pid}
 }
 
 // procMem returns VmRSS and VmHWM of pid in bytes.
@@ -137,7 +63,7 @@ func procMem(t *testing.T, pid int) (rss, hwm int64) {
 // records sso's resident memory before and after. It returns the last
 // session's Cookie header value and CSRF token, and the growth per 10k
 // sessions in bytes.
-func measureSessions(t *testing.T, rows *[]MemRow, name string, p *process, httpsPort int) (cookie, csrf string, growth int64) {
+func measureSessions(t *testing.T, rows *[]MemRow, name string, p process, httpsPort int) (cookie, csrf string, growth int64) {
 	t.Helper()
 	client := &http.Client{
 		Timeout:   10 * time.Second,
@@ -255,28 +181,4 @@ func createAPIKey(t *testing.T, ssoAddr string, httpsPort int, cookie, csrf stri
 		t.Fatalf("bench: POST /api/keys = %d, want 201 with a key: %s", resp.StatusCode, b)
 	}
 	return out.Key
-}
-
-// tailBuffer keeps the last max bytes written to it: the processes run for
-// the whole benchmark and the logins alone log thousands of lines.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	if extra := b.buf.Len() - b.max; extra > 0 {
-		b.buf.Next(extra)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
