@@ -154,9 +154,13 @@ func (a *Authenticator) SessionFromValue(ctx context.Context, value string) (*se
 	// A user disabled in or removed from the users file loses the sessions
 	// it holds at once, not when they expire (they may outlive a restart in
 	// Redis).
-	if _, ok := a.Users.Lookup(s.User); !ok {
+	u, ok := a.Users.Lookup(s.User)
+	if !ok {
 		return nil, ErrUnauthenticated
 	}
+	// Email and groups are the users file's now, not what they were at
+	// login: a user taken out of a group loses it at once.
+	s.Email, s.Groups = u.Email, u.Groups
 	if now.Sub(s.LastSeen) >= a.Refresh {
 		if err := a.Sessions.Touch(ctx, s.ID, now); err != nil {
 			if errors.Is(err, session.ErrNotFound) {

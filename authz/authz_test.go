@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -862,5 +863,48 @@ func TestAuthSubrequestAnswersHaveNoBody(t *testing.T) {
 	var body authz.ErrorBody
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != "unauthorized" || body.LoginURL == "" {
 		t.Errorf("direct call: body %q, want the JSON error with login_url", w.Body)
+	}
+}
+
+// A session carries the groups its user had at login, but /auth answers with
+// the users file's current ones: taking a user out of a group takes effect
+// at once, also for sessions that outlived a restart in Redis.
+func TestSessionGroupsComeFromUsersFile(t *testing.T) {
+	f := newFixture(t, nil)
+	raw, err := ticket.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := f.clock.Now()
+	if err := f.store.Create(context.Background(), &session.Session{
+		ID: ticket.Hash(raw), User: "bob", Email: "old@example.test", Groups: []string{"admins"}, Domain: "example.test",
+		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour), Idle: time.Hour, CSRFToken: "x",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w := f.serve(withCookie(authRequest("/auth?group=admins"), f.codec.Encode(raw)))
+	if w.Code != http.StatusForbidden {
+		t.Errorf("/auth?group=admins for bob, no longer an admin: status %d, want 403", w.Code)
+	}
+	w = f.serve(withCookie(authRequest("/auth"), f.codec.Encode(raw)))
+	if w.Code != http.StatusOK || w.Header().Get("X-Auth-Groups") != "" || w.Header().Get("X-Auth-Email") != "bob@example.test" {
+		t.Errorf("/auth: status %d, groups %q, email %q; want 200, none, bob@example.test", w.Code, w.Header().Get("X-Auth-Groups"), w.Header().Get("X-Auth-Email"))
+	}
+}
+
+// nginx outside SSO_TRUSTED_PROXIES silently loses the forgery shield and rd:
+// sso says so, once.
+func TestWarnsOnceAboutUntrustedOriginalHeaders(t *testing.T) {
+	f := newFixture(t, nil)
+	var logs strings.Builder
+	f.h.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	for range 3 {
+		r := authRequest("/auth")
+		r.RemoteAddr = strangerIP
+		r.Header.Set("X-Original-Method", "POST")
+		f.serve(r)
+	}
+	if n := strings.Count(logs.String(), "X-Original-* headers from a peer"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, logs.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/example/sso/cors"
 	"github.com/example/sso/redirect"
@@ -43,6 +44,9 @@ type Handler struct {
 	Observe func(Result, Method)
 
 	tokens tokenCache
+	// untrusted warns once about X-Original-* from a peer that is not a
+	// trusted proxy: the forgery shield and rd are off for such requests.
+	untrusted sync.Once
 }
 
 func (h *Handler) observe(res Result, m Method) {
@@ -76,6 +80,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 
 	trusted := h.Proxies.Trusted(r)
+	if !trusted && (r.Header.Get("X-Original-Method") != "" || r.Header.Get("X-Original-URL") != "") {
+		h.untrusted.Do(func() {
+			h.Log.Warn("auth: X-Original-* headers from a peer outside SSO_TRUSTED_PROXIES are ignored, so the cross-site shield and rd are off for its requests; add nginx's address to SSO_TRUSTED_PROXIES if this is nginx", "peer", r.RemoteAddr)
+		})
+	}
 	method := http.MethodGet
 	originalURL := ""
 	if trusted {

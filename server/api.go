@@ -84,7 +84,7 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	u, err := s.opt.Users.Authenticate(in.Username, in.Password)
+	u, err := s.checkPassword(c, in.Username, in.Password)
 	if err != nil {
 		s.metrics.logins.WithLabelValues("refused").Inc()
 		s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "api")
@@ -269,6 +269,15 @@ func (s *Server) createKey(c *gin.Context) {
 			return
 		}
 		exp = now.Add(d)
+	}
+	held, err := s.opt.Store.ListKeys(c.Request.Context(), cur.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(held) >= s.opt.MaxKeysPerUser {
+		s.fail(c, errTooManyKeys)
+		return
 	}
 	key, id, hash, err := apikey.Generate()
 	if err != nil {

@@ -35,6 +35,8 @@ var (
 	errContentType  = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json"}
 	errSessionOwner = &apiError{http.StatusNotFound, "not_found", "no such session"}
 	errKeyOwner     = &apiError{http.StatusNotFound, "not_found", "no such api key"}
+	errBusy         = &apiError{http.StatusServiceUnavailable, "busy", "too many logins at once, try again in a second"}
+	errTooManyKeys  = &apiError{http.StatusConflict, "too_many_keys", "this user holds the most API keys allowed; delete one first"}
 	errTokenRenewal = &apiError{http.StatusForbidden, "forbidden", "a JWT cannot be exchanged for a new one: use the session cookie or an API key"}
 )
 

@@ -126,7 +126,7 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.showLoginForm(c, http.StatusForbidden, rd, "The form expired or came from another site. Please try again.")
 		return
 	}
-	u, err := s.opt.Users.Authenticate(c.PostForm("username"), c.PostForm("password"))
+	u, err := s.checkPassword(c, c.PostForm("username"), c.PostForm("password"))
 	if errors.Is(err, users.ErrInvalidCredentials) {
 		s.metrics.logins.WithLabelValues("refused").Inc()
 		s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "form")

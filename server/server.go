@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -66,6 +67,15 @@ type Options struct {
 	SessionRefresh time.Duration
 	// FormKey signs the login form's anti-forgery token.
 	FormKey []byte
+	// LoginSlots bounds how many password checks run at once: each argon2id
+	// check takes tens of MiB, so unbounded parallel logins could exhaust
+	// memory. Zero: twice GOMAXPROCS.
+	LoginSlots int
+	// LoginWait is how long a login waits for a slot before it is answered
+	// 503 with Retry-After. Zero: 3s.
+	LoginWait time.Duration
+	// MaxKeysPerUser bounds the API keys one user may hold. Zero: 100.
+	MaxKeysPerUser int
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -80,6 +90,8 @@ type Server struct {
 	engine  *gin.Engine
 	metrics *metrics
 	formCSP string
+	// loginSlots holds one token per password check under way.
+	loginSlots chan struct{}
 }
 
 // New builds the server and its routes.
@@ -104,7 +116,16 @@ func New(opt Options) (*Server, error) {
 	if opt.DefaultRedirect == "" {
 		opt.DefaultRedirect = "/"
 	}
-	s := &Server{opt: opt, metrics: newMetrics(opt.Registry)}
+	if opt.LoginSlots <= 0 {
+		opt.LoginSlots = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opt.LoginWait <= 0 {
+		opt.LoginWait = 3 * time.Second
+	}
+	if opt.MaxKeysPerUser <= 0 {
+		opt.MaxKeysPerUser = 100
+	}
+	s := &Server{opt: opt, metrics: newMetrics(opt.Registry), loginSlots: make(chan struct{}, opt.LoginSlots)}
 	s.auth = &authz.Authenticator{
 		Cookies:  opt.Cookies,
 		Codec:    opt.Codec,
@@ -137,6 +158,8 @@ func (s *Server) routes() *gin.Engine {
 	_ = r.SetTrustedProxies(s.opt.Proxies.Prefixes())
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	r.HandleMethodNotAllowed = true
+	// Our forms are a few fields: never buffer big multipart bodies.
+	r.MaxMultipartMemory = maxForm
 	r.Use(s.recovery(), s.observe())
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethod) })
@@ -160,9 +183,9 @@ func (s *Server) routes() *gin.Engine {
 
 	r.GET("/", s.home)
 	r.GET("/login", s.loginPage)
-	r.POST("/login", s.loginSubmit)
+	r.POST("/login", limitBody, s.loginSubmit)
 	r.GET("/logout", s.logoutPage)
-	r.POST("/logout", s.logoutSubmit)
+	r.POST("/logout", limitBody, s.logoutSubmit)
 
 	// CORS for the API is engine-wide middleware, not group middleware:
 	// group middleware runs only on matched routes, and there are no OPTIONS
@@ -185,6 +208,34 @@ func (s *Server) routes() *gin.Engine {
 	api.DELETE("/keys/:id", s.requireSession, s.csrf, s.deleteKey)
 	api.POST("/token", s.requireIdentity, s.csrf, s.issueToken)
 	return r
+}
+
+// maxForm bounds a login or logout form body.
+const maxForm = 16 << 10
+
+// limitBody stops reading a form body past maxForm; the form then fails to
+// parse and the request is refused like any bad form.
+func limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxForm)
+	c.Next()
+}
+
+// checkPassword runs a password check in one of the login slots, waiting at
+// most LoginWait for one.
+func (s *Server) checkPassword(c *gin.Context, login, password string) (users.User, error) {
+	t := time.NewTimer(s.opt.LoginWait)
+	defer t.Stop()
+	select {
+	case s.loginSlots <- struct{}{}:
+	case <-t.C:
+		c.Header("Retry-After", "1")
+		s.metrics.logins.WithLabelValues("busy").Inc()
+		return users.User{}, errBusy
+	case <-c.Request.Context().Done():
+		return users.User{}, errBusy
+	}
+	defer func() { <-s.loginSlots }()
+	return s.opt.Users.Authenticate(login, password)
 }
 
 func noStore(c *gin.Context) {

@@ -18,9 +18,10 @@
 //     earlier middleware.
 //
 // What a disallowed origin gets: its preflights 403 (Policy.Preflight);
-// its other requests 403 with an empty body, aborted before any later
-// handler runs (gin-contrib/cors's rule, kept: sso's JSON API has nothing
-// for foreign pages). Requests without Origin and same-origin requests
+// its other requests 403 with a JSON body {"error":"cross_origin",...},
+// aborted before any later handler runs (gin-contrib/cors's rule, kept:
+// sso's JSON API has nothing for foreign pages; the body is ours, since
+// gin-contrib sends none). Requests without Origin and same-origin requests
 // (Origin is "http://" or "https://" plus the Host header) pass through.
 // Two consequences: behind a proxy, forward the original Host (nginx:
 // proxy_set_header Host $host), or a same-origin POST from a host not in

@@ -63,8 +63,12 @@ func New(p *cors.Policy) gin.HandlerFunc {
 			// Not a preflight, but gin-contrib/cors would answer it as one
 			// (204 and abort). Apply its origin rule here instead.
 			if origin != "" && !allowed && !sameOrigin(r, origin) {
-				c.AbortWithStatus(http.StatusForbidden)
+				refuse(c)
 			}
+			return
+		}
+		if origin != "" && !allowed && !sameOrigin(r, origin) {
+			refuse(c)
 			return
 		}
 		vary := slices.Clone(h["Vary"])
@@ -84,4 +88,11 @@ func New(p *cors.Policy) gin.HandlerFunc {
 // OPTIONS requests are treated like the others.
 func sameOrigin(r *http.Request, origin string) bool {
 	return origin == "http://"+r.Host || origin == "https://"+r.Host
+}
+
+// refuse answers a request from a disallowed origin: 403 with a JSON reason
+// (gin-contrib would send an empty body) that repeats nothing from the
+// request, and no Access-Control-Allow-* header.
+func refuse(c *gin.Context) {
+	c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "cross_origin", "message": "this origin is not allowed to call this API"})
 }

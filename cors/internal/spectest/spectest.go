@@ -94,7 +94,7 @@ var (
 	preflightVary = []string{"Vary", "Origin", "Vary", "Access-Control-Request-Method", "Vary", "Access-Control-Request-Headers"}
 	refused       = Response{http.StatusForbidden, H(append(slices.Clone(preflightVary),
 		"Content-Type", "text/plain; charset=utf-8", "X-Content-Type-Options", "nosniff")...)}
-	ginForbidden = &Response{http.StatusForbidden, H("Vary", "Origin")}
+	ginForbidden = &Response{http.StatusForbidden, H("Vary", "Origin", "Content-Type", "application/json; charset=utf-8")}
 )
 
 func actual(origin string) Response {
