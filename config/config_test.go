@@ -50,22 +50,25 @@ func TestDevModeDefaults(t *testing.T) {
 		t.Fatalf("Load(nil, empty env) error: %v", err)
 	}
 	want := Config{
-		Listen:         "127.0.0.1:8080",
-		CookieDomains:  []string{"example.test"},
-		CookieName:     "sso_session",
-		CookieSameSite: "lax",
-		CookieSecure:   false,
-		SessionIdle:    8 * time.Hour,
-		SessionMax:     168 * time.Hour,
-		SessionRefresh: time.Minute,
-		LoginURL:       "http://login.example.test:8080",
-		TrustedProxies: []string{"127.0.0.1/32", "::1/128"},
-		JWTIssuer:      "http://login.example.test:8080",
-		JWTAudience:    "example.test",
-		JWTTTL:         5 * time.Minute,
-		LogLevel:       "info",
-		LogFormat:      "text",
-		DevMode:        true,
+		Listen:          "127.0.0.1:8080",
+		CookieDomains:   []string{"example.test"},
+		CookieName:      "sso_session",
+		CookieSameSite:  "lax",
+		CookieSecure:    false,
+		SessionIdle:     8 * time.Hour,
+		SessionMax:      168 * time.Hour,
+		SessionRefresh:  time.Minute,
+		LoginMaxRetries: 5,
+		LoginFindTime:   2 * time.Minute,
+		LoginBanTime:    5 * time.Minute,
+		LoginURL:        "http://login.example.test:8080",
+		TrustedProxies:  []string{"127.0.0.1/32", "::1/128"},
+		JWTIssuer:       "http://login.example.test:8080",
+		JWTAudience:     "example.test",
+		JWTTTL:          5 * time.Minute,
+		LogLevel:        "info",
+		LogFormat:       "text",
+		DevMode:         true,
 	}
 	got := cfg
 	got.Notes, got.sources = nil, nil
@@ -207,6 +210,21 @@ func TestSettings(t *testing.T) {
 		{name: "session refresh zero", set: map[string]string{"SSO_SESSION_REFRESH": "0s"}, want: map[string]string{"SSO_SESSION_REFRESH": "0s"}},
 		{name: "session refresh equal idle", set: map[string]string{"SSO_SESSION_REFRESH": "8h"}, wantErr: `SSO_SESSION_REFRESH="8h": must be less than SSO_SESSION_IDLE (8h)`},
 		{name: "session refresh negative", set: map[string]string{"SSO_SESSION_REFRESH": "-1s"}, wantErr: `SSO_SESSION_REFRESH="-1s": must not be negative`},
+
+		{name: "login max retries", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": " 3 "}, want: map[string]string{"SSO_LOGIN_MAX_RETRIES": "3"}},
+		{name: "login max retries off", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "0"}, want: map[string]string{"SSO_LOGIN_MAX_RETRIES": "0"}},
+		{name: "login max retries limit", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "1000"}, want: map[string]string{"SSO_LOGIN_MAX_RETRIES": "1000"}},
+		{name: "login max retries negative", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "-1"}, wantErr: `SSO_LOGIN_MAX_RETRIES="-1": must be from 0 (regulation off) to 1000`},
+		{name: "login max retries huge", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "1001"}, wantErr: `SSO_LOGIN_MAX_RETRIES="1001": must be from 0 (regulation off) to 1000`},
+		{name: "login max retries not a number", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "five"}, wantErr: `SSO_LOGIN_MAX_RETRIES="five": must be a whole number`},
+		{name: "login max retries overflow", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "99999999999999999999"}, wantErr: `SSO_LOGIN_MAX_RETRIES="99999999999999999999": is out of range`},
+		{name: "login max retries fraction", set: map[string]string{"SSO_LOGIN_MAX_RETRIES": "2.5"}, wantErr: `SSO_LOGIN_MAX_RETRIES="2.5": must be a whole number`},
+		{name: "login find time", set: map[string]string{"SSO_LOGIN_FIND_TIME": "10m"}, want: map[string]string{"SSO_LOGIN_FIND_TIME": "10m"}},
+		{name: "login find time short", set: map[string]string{"SSO_LOGIN_FIND_TIME": "500ms"}, wantErr: `SSO_LOGIN_FIND_TIME="500ms": must be from 1s to 24h`},
+		{name: "login find time bad", set: map[string]string{"SSO_LOGIN_FIND_TIME": "2"}, wantErr: `SSO_LOGIN_FIND_TIME="2": must be a Go duration`},
+		{name: "login ban time", set: map[string]string{"SSO_LOGIN_BAN_TIME": "1h"}, want: map[string]string{"SSO_LOGIN_BAN_TIME": "1h"}},
+		{name: "login ban time zero", set: map[string]string{"SSO_LOGIN_BAN_TIME": "0s"}, wantErr: `SSO_LOGIN_BAN_TIME="0s": must be from 1s to 24h`},
+		{name: "login ban time long", set: map[string]string{"SSO_LOGIN_BAN_TIME": "25h"}, wantErr: `SSO_LOGIN_BAN_TIME="25h": must be from 1s to 24h`},
 
 		{name: "secret keys missing", set: map[string]string{"SSO_SECRET_KEYS": ""}, wantErr: `SSO_SECRET_KEYS="": required outside dev mode`},
 
@@ -379,6 +397,8 @@ func TestPrecedence(t *testing.T) {
 			wantDef: "true", wantFile: "false", wantEnv: "true", wantFlag: "false"},
 		{env: "SSO_SESSION_IDLE", file: "2h", envVal: "3h", flagV: "4h",
 			wantDef: "8h", wantFile: "2h", wantEnv: "3h", wantFlag: "4h"},
+		{env: "SSO_LOGIN_MAX_RETRIES", file: "7", envVal: "8", flagV: "0",
+			wantDef: "5", wantFile: "7", wantEnv: "8", wantFlag: "0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

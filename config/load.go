@@ -256,6 +256,15 @@ func parseInto(s setting, raw string, ptr any) string {
 			return "must be a Go duration such as 90s, 15m or 8h"
 		}
 		*p = d
+	case *int:
+		n, err := strconv.Atoi(raw)
+		if errors.Is(err, strconv.ErrRange) {
+			return "is out of range"
+		}
+		if err != nil {
+			return "must be a whole number"
+		}
+		*p = n
 	default:
 		return fmt.Sprintf("internal error: unsupported field type %T", ptr)
 	}

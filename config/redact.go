@@ -78,6 +78,8 @@ func (c *Config) value(s setting) string {
 		return strconv.FormatBool(*p)
 	case *time.Duration:
 		return fmtDuration(*p)
+	case *int:
+		return strconv.Itoa(*p)
 	}
 	return ""
 }

@@ -18,6 +18,9 @@ type Config struct {
 	SessionIdle         time.Duration // SSO_SESSION_IDLE
 	SessionMax          time.Duration // SSO_SESSION_MAX
 	SessionRefresh      time.Duration // SSO_SESSION_REFRESH: least interval between last-seen writes
+	LoginMaxRetries     int           // SSO_LOGIN_MAX_RETRIES: failed logins per user within LoginFindTime before a ban; 0: off
+	LoginFindTime       time.Duration // SSO_LOGIN_FIND_TIME: window in which failed logins count
+	LoginBanTime        time.Duration // SSO_LOGIN_BAN_TIME: how long a ban lasts
 	SecretKeys          string        // SSO_SECRET_KEYS, raw; cmd/sso parses it with ticket.ParseKeys
 	RedisURL            string        // SSO_REDIS_URL
 	RedisSentinelMaster string        // SSO_REDIS_SENTINEL_MASTER
@@ -55,6 +58,7 @@ const (
 	kindList
 	kindBool
 	kindDuration
+	kindInt
 )
 
 // setting describes one configuration value. The raw default is parsed like
@@ -102,6 +106,15 @@ func settings() []setting {
 		{env: "SSO_SESSION_REFRESH", kind: kindDuration, def: "1m",
 			help:  "least interval between writes of a session's last-seen time, below SSO_SESSION_IDLE",
 			field: func(c *Config) any { return &c.SessionRefresh }},
+		{env: "SSO_LOGIN_MAX_RETRIES", kind: kindInt, def: "5",
+			help:  "failed logins for one user name within SSO_LOGIN_FIND_TIME that ban it for SSO_LOGIN_BAN_TIME; a client IP may fail 4 times as often; 0 turns login regulation off",
+			field: func(c *Config) any { return &c.LoginMaxRetries }},
+		{env: "SSO_LOGIN_FIND_TIME", kind: kindDuration, def: "2m",
+			help:  "window in which failed logins are counted (Go duration)",
+			field: func(c *Config) any { return &c.LoginFindTime }},
+		{env: "SSO_LOGIN_BAN_TIME", kind: kindDuration, def: "5m",
+			help:  "how long a user name or client IP is refused logins after too many failures",
+			field: func(c *Config) any { return &c.LoginBanTime }},
 		{env: "SSO_SECRET_KEYS", kind: kindString, secret: true,
 			defDoc: "none; generated in dev mode",
 			help:   "comma-separated base64 keys of at least 32 bytes; the first signs, all verify",

@@ -66,6 +66,18 @@ func (c Config) problems() []error {
 		}
 	}
 
+	// The IP limit is 4 × SSO_LOGIN_MAX_RETRIES: the bound keeps that far
+	// from overflow and from a "limit" that limits nothing.
+	if c.LoginMaxRetries < 0 || c.LoginMaxRetries > 1000 {
+		bad("SSO_LOGIN_MAX_RETRIES", strconv.Itoa(c.LoginMaxRetries), "must be from 0 (regulation off) to 1000")
+	}
+	if c.LoginFindTime < time.Second || c.LoginFindTime > 24*time.Hour {
+		bad("SSO_LOGIN_FIND_TIME", fmtDuration(c.LoginFindTime), "must be from 1s to 24h")
+	}
+	if c.LoginBanTime < time.Second || c.LoginBanTime > 24*time.Hour {
+		bad("SSO_LOGIN_BAN_TIME", fmtDuration(c.LoginBanTime), "must be from 1s to 24h")
+	}
+
 	if c.SecretKeys == "" && !c.DevMode {
 		bad("SSO_SECRET_KEYS", "", "required outside dev mode; generate a key with: head -c 32 /dev/urandom | base64")
 	}

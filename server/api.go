@@ -17,6 +17,7 @@ import (
 	"github.com/example/sso/authz"
 	"github.com/example/sso/session"
 	"github.com/example/sso/token"
+	"github.com/example/sso/users"
 )
 
 const (
@@ -84,10 +85,12 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	u, err := s.checkPassword(c, in.Username, in.Password)
+	u, err := s.login(c, in.Username, in.Password)
 	if err != nil {
-		s.metrics.logins.WithLabelValues("refused").Inc()
-		s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "api")
+		if errors.Is(err, users.ErrInvalidCredentials) {
+			s.metrics.logins.WithLabelValues("refused").Inc()
+			s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "api")
+		}
 		s.fail(c, err)
 		return
 	}

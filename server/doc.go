@@ -3,5 +3,9 @@
 // package authz) and the operations endpoints. It receives its store, users
 // and policies as values and never learns which store it was given.
 //
+// Failed logins are regulated ([Regulation]): a user name or client IP with
+// too many recent failures is refused with 429 before any password check,
+// through a [session.Limiter] that every instance on one store shares.
+//
 // Errors become statuses in one place, [Server.fail].
 package server

@@ -44,6 +44,22 @@ func badRequest(format string, args ...any) *apiError {
 	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
 }
 
+// blockedError refuses a login for a banned user name or client IP.
+type blockedError struct {
+	wait time.Duration // how long the ban has left
+}
+
+func (e *blockedError) Error() string { return "server: too many failed logins" }
+
+// retryAfter is the Retry-After value: whole seconds, rounded up.
+func (e *blockedError) retryAfter() string {
+	secs := int64(e.wait / time.Second)
+	if e.wait%time.Second != 0 || secs == 0 {
+		secs++
+	}
+	return strconv.FormatInt(secs, 10)
+}
+
 // hostError means the request's host is under no configured cookie domain, so
 // no cookie that its siblings would receive can be set for it.
 type hostError struct {
@@ -60,6 +76,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	var (
 		ae *apiError
 		he *hostError
+		be *blockedError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -69,6 +86,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 			Error:   "unknown_host",
 			Message: fmt.Sprintf("host %q is under none of the cookie domains %v: a session cookie set here would not reach its siblings", he.host, s.opt.Cookies.Domains()),
 		})
+	case errors.As(err, &be):
+		// One answer whether or not the user exists.
+		c.Header("Retry-After", be.retryAfter())
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, authz.ErrorBody{Error: "too_many_attempts", Message: "too many failed logins, try again later"})
 	case errors.Is(err, authz.ErrUnauthenticated):
 		c.AbortWithStatusJSON(http.StatusUnauthorized, authz.ErrorBody{Error: "unauthorized", Message: "login required", LoginURL: s.opt.LoginURL + "/login"})
 	case errors.Is(err, users.ErrInvalidCredentials):

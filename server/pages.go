@@ -126,12 +126,18 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.showLoginForm(c, http.StatusForbidden, rd, "The form expired or came from another site. Please try again.")
 		return
 	}
-	u, err := s.checkPassword(c, c.PostForm("username"), c.PostForm("password"))
+	u, err := s.login(c, c.PostForm("username"), c.PostForm("password"))
+	var be *blockedError
 	if errors.Is(err, users.ErrInvalidCredentials) {
 		s.metrics.logins.WithLabelValues("refused").Inc()
 		s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "form")
 		// One generic message: no hint whether the user exists.
 		s.showLoginForm(c, http.StatusUnauthorized, rd, "Invalid username or password.")
+		return
+	}
+	if errors.As(err, &be) {
+		c.Header("Retry-After", be.retryAfter())
+		s.showLoginForm(c, http.StatusTooManyRequests, rd, "Too many failed sign-ins. Please wait a few minutes and try again.")
 		return
 	}
 	if err != nil {

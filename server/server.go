@@ -76,6 +76,12 @@ type Options struct {
 	LoginWait time.Duration
 	// MaxKeysPerUser bounds the API keys one user may hold. Zero: 100.
 	MaxKeysPerUser int
+	// Regulation throttles failed logins; zero MaxRetries: off.
+	Regulation Regulation
+	// Limiter keeps Regulation's counts and bans; required when
+	// Regulation.MaxRetries is positive. Give it the same backend as Store,
+	// so that every instance sharing the sessions shares the bans too.
+	Limiter session.Limiter
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -103,6 +109,10 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("server: SessionIdle and SessionMax must be positive")
 	case len(opt.FormKey) < 32:
 		return nil, errors.New("server: FormKey must be at least 32 bytes")
+	case opt.Regulation.MaxRetries < 0:
+		return nil, errors.New("server: Regulation.MaxRetries must not be negative")
+	case opt.Regulation.MaxRetries > 0 && (opt.Limiter == nil || opt.Regulation.FindTime <= 0 || opt.Regulation.BanTime <= 0):
+		return nil, errors.New("server: Regulation needs a Limiter and positive FindTime and BanTime")
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)

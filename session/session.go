@@ -141,3 +141,23 @@ type KeyStore interface {
 	// when absent or expired.
 	TouchKey(ctx context.Context, hash string, now time.Time) error
 }
+
+// Limiter counts events per key in fixed windows and blocks keys for a
+// while; the server regulates logins with it (Authelia's "regulation"). Keys
+// are opaque to the store: the caller chooses them and keeps personal data
+// out of them (the server hashes user names). Implementations are safe for
+// concurrent use, and every instance on one backend sees the same counts.
+type Limiter interface {
+	// Hit adds one to key's count and returns the new count. The first hit
+	// starts a window of length window; later hits do not extend it, and
+	// the count starts again from 1 once it has ended. window must be
+	// positive.
+	Hit(ctx context.Context, key string, window time.Duration) (int, error)
+	// Block blocks key for d from now, replacing any block already there.
+	// d must be positive.
+	Block(ctx context.Context, key string, d time.Duration) error
+	// Blocked returns how long key stays blocked; 0 when it is not.
+	Blocked(ctx context.Context, key string) (time.Duration, error)
+	// Clear forgets key's count and block; nil when there are none.
+	Clear(ctx context.Context, key string) error
+}

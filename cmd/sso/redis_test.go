@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/example/sso/internal/testredis"
 )
@@ -65,5 +69,72 @@ func TestRedisSharedSessions(t *testing.T) {
 	l2, _ := a.login(t, "alice", testPassword)
 	if code, _ := a.auth(t, l2.Session.Value); code != http.StatusOK {
 		t.Errorf("A: /auth with a new-key session = %d, want 200", code)
+	}
+}
+
+// Two instances on one Redis share login bans: failures counted by one ban
+// the name on the other, and the keys in Redis carry no user name.
+func TestRedisSharedBans(t *testing.T) {
+	for _, mode := range []string{"standalone", "cluster"} {
+		t.Run(mode, func(t *testing.T) {
+			env := prodEnv(t)
+			var addr string
+			if mode == "cluster" {
+				addr = testredis.StartCluster(t)
+				env["SSO_REDIS_CLUSTER_ADDRS"] = addr
+			} else {
+				addr = testredis.Start(t)
+				env["SSO_REDIS_URL"] = "redis://" + addr + "/0"
+			}
+			env["SSO_LOGIN_MAX_RETRIES"] = "3"
+			env["SSO_LOGIN_BAN_TIME"] = "10m"
+			a := start(t, env)
+			b := start(t, env)
+			try := func(in *instance, user, pw string) result {
+				t.Helper()
+				return in.do(t, "POST", "http://login.example.test/api/session", `{"username":"`+user+`","password":"`+pw+`"}`, nil)
+			}
+			for i, in := range []*instance{a, b, a} {
+				if r := try(in, "alice", "wrong"); r.status != http.StatusUnauthorized {
+					t.Fatalf("failure %d: POST /api/session = %d, want 401; body %s", i+1, r.status, r.body)
+				}
+			}
+			for name, in := range map[string]*instance{"A": a, "B": b} {
+				r := try(in, "alice", testPassword)
+				if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), `"too_many_attempts"`) {
+					t.Errorf("%s: right password after 3 failures = %d %s, want 429 too_many_attempts", name, r.status, r.body)
+				}
+				if ra := r.header.Get("Retry-After"); ra != "600" && ra != "599" {
+					t.Errorf("%s: Retry-After = %q, want about 600", name, ra)
+				}
+			}
+
+			c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, IsClusterMode: mode == "cluster"})
+			t.Cleanup(func() { c.Close() })
+			var keys []string
+			scan := func(ctx context.Context, c *redis.Client) error {
+				k, err := c.Keys(ctx, "sso:rl:*").Result()
+				keys = append(keys, k...)
+				return err
+			}
+			var err error
+			if cc, ok := c.(*redis.ClusterClient); ok {
+				err = cc.ForEachMaster(context.Background(), scan)
+			} else {
+				err = scan(context.Background(), c.(*redis.Client))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A count and a ban for the name, a count for the IP (3 of its 12).
+			if len(keys) != 3 {
+				t.Errorf("regulation keys = %q, want 3", keys)
+			}
+			for _, k := range keys {
+				if strings.Contains(strings.ToLower(k), "alice") {
+					t.Errorf("Redis key %q holds the user name", k)
+				}
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/example/sso/authz"
 	"github.com/example/sso/config"
 	"github.com/example/sso/server"
+	"github.com/example/sso/session"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/session/redisstore"
 	"github.com/example/sso/ticket"
@@ -225,14 +226,24 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		SessionMax:      cfg.SessionMax,
 		SessionRefresh:  cfg.SessionRefresh,
 		FormKey:         derive(keys[0], "sso login form v1"),
-		Log:             a.log,
-		Registry:        prometheus.NewRegistry(),
-		Version:         buildVersion(),
+		Regulation: server.Regulation{
+			MaxRetries: cfg.LoginMaxRetries,
+			FindTime:   cfg.LoginFindTime,
+			BanTime:    cfg.LoginBanTime,
+		},
+		// The store that shares sessions between instances shares bans too.
+		Limiter:  store,
+		Log:      a.log,
+		Registry: prometheus.NewRegistry(),
+		Version:  buildVersion(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.handler = s.Handler()
+	if cfg.LoginMaxRetries == 0 {
+		a.log.Warn("login regulation is off (SSO_LOGIN_MAX_RETRIES=0): nothing limits password guessing")
+	}
 	if cfg.DevMode {
 		a.banner = devBanner(cfg, banner)
 	}
@@ -258,10 +269,17 @@ func derive(secret []byte, label string) []byte {
 	return m.Sum(nil)
 }
 
+// backend is what the server gets from one store: sessions, API keys and
+// the login regulation counters.
+type backend interface {
+	server.Store
+	session.Limiter
+}
+
 // newStore connects to Redis when configured and checks it answers before
 // sso listens (a startup probe, as Authelia does); otherwise it uses the
 // embedded in-memory store.
-func newStore(ctx context.Context, cfg config.Config, a *app) (server.Store, error) {
+func newStore(ctx context.Context, cfg config.Config, a *app) (backend, error) {
 	var (
 		client  redis.UniversalClient
 		setting string

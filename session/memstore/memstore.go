@@ -25,6 +25,10 @@ type Options struct {
 	// MaxKeys bounds the number of API keys; default 100_000. Unlike
 	// sessions, keys are never evicted: CreateKey fails when full.
 	MaxKeys int
+	// MaxLimits bounds the number of Limiter keys (login counters and
+	// blocks); default 100_000. When full, the key closest to its end is
+	// dropped to make room.
+	MaxLimits int
 	// SweepInterval is how often expired entries are dropped; default 1m,
 	// negative: no background sweeper (call Sweep yourself).
 	SweepInterval time.Duration
@@ -32,19 +36,23 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is an in-memory session.Store and session.KeyStore, safe for
-// concurrent use. Create it with New and stop its sweeper with Close.
+// Store is an in-memory session.Store, session.KeyStore and session.Limiter,
+// safe for concurrent use. Create it with New and stop its sweeper with
+// Close.
 type Store struct {
 	now         func() time.Time
 	maxSessions int
 	maxKeys     int
+	maxLimits   int
 
-	mu       sync.RWMutex
-	sessions map[string]*entry
-	byDL     deadlineHeap                   // every entry, earliest Deadline on top
-	byUser   map[string]map[string]struct{} // user -> session ids
-	keys     map[string]*session.APIKey     // by hash
-	keysByID map[string]map[string]string   // user -> key id -> hash
+	mu         sync.RWMutex
+	sessions   map[string]*entry
+	byDL       deadlineHeap                   // every entry, earliest Deadline on top
+	byUser     map[string]map[string]struct{} // user -> session ids
+	keys       map[string]*session.APIKey     // by hash
+	keysByID   map[string]map[string]string   // user -> key id -> hash
+	limits     map[string]*limit              // Limiter keys
+	limitsByDL limitHeap                      // every limit, earliest deadline on top
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -59,6 +67,9 @@ func New(opts Options) *Store {
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = 100_000
 	}
+	if opts.MaxLimits <= 0 {
+		opts.MaxLimits = 100_000
+	}
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = time.Minute
 	}
@@ -69,10 +80,12 @@ func New(opts Options) *Store {
 		now:         opts.Now,
 		maxSessions: opts.MaxSessions,
 		maxKeys:     opts.MaxKeys,
+		maxLimits:   opts.MaxLimits,
 		sessions:    make(map[string]*entry),
 		byUser:      make(map[string]map[string]struct{}),
 		keys:        make(map[string]*session.APIKey),
 		keysByID:    make(map[string]map[string]string),
+		limits:      make(map[string]*limit),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 	}
@@ -105,12 +118,13 @@ func (s *Store) sweeper(every time.Duration) {
 	}
 }
 
-// Sweep drops expired sessions and keys now and returns how many it dropped.
+// Sweep drops expired sessions, API keys and Limiter keys now and returns
+// how many it dropped.
 func (s *Store) Sweep() int {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.dropExpiredLocked(now)
+	n := s.dropExpiredLocked(now) + s.dropExpiredLimitsLocked(now)
 	for h, k := range s.keys {
 		if k.Expired(now) {
 			s.removeKeyLocked(h)

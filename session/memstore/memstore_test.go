@@ -95,6 +95,17 @@ func checkIndex(t *testing.T, s *Store) {
 	if n != len(s.keys) {
 		t.Errorf("key indexes list %d keys, map holds %d", n, len(s.keys))
 	}
+	if len(s.limitsByDL) != len(s.limits) {
+		t.Errorf("limit heap holds %d entries, map %d", len(s.limitsByDL), len(s.limits))
+	}
+	for i, l := range s.limitsByDL {
+		if l.index != i || s.limits[l.key] != l {
+			t.Errorf("limit heap entry %d (index %d) is not the map's", i, l.index)
+		}
+		if p := (i - 1) / 2; i > 0 && s.limitsByDL[p].deadline.After(l.deadline) {
+			t.Errorf("limit heap order broken at %d", i)
+		}
+	}
 }
 
 func TestSweep(t *testing.T) {
@@ -261,6 +272,81 @@ func TestIndexAfterDeletes(t *testing.T) {
 	}
 	if fmt.Sprint(ids) != "[2 5 8]" {
 		t.Errorf("List(u2) ids = %v, want [2 5 8]", ids)
+	}
+	checkIndex(t, s)
+}
+
+// Limiter keys expire by the injected clock, are swept when both their
+// count and their block have ended, and are bounded by MaxLimits.
+func TestLimits(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1, MaxLimits: 3})
+	defer s.Close()
+	hit := func(key string, window time.Duration) int {
+		t.Helper()
+		n, err := s.Hit(ctx, key, window)
+		if err != nil {
+			t.Fatalf("Hit(%q): %v", key, err)
+		}
+		return n
+	}
+	blocked := func(key string) time.Duration {
+		t.Helper()
+		d, err := s.Blocked(ctx, key)
+		if err != nil {
+			t.Fatalf("Blocked(%q): %v", key, err)
+		}
+		return d
+	}
+	hit("a", time.Minute)
+	hit("a", time.Minute)
+	if err := s.Block(ctx, "a", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	hit("b", 2*time.Minute)
+	c.Add(90 * time.Second)
+	if got := hit("a", time.Minute); got != 1 {
+		t.Errorf("Hit(a) 90s into a 1m window = %d, want 1", got)
+	}
+	if got := blocked("a"); got != 210*time.Second {
+		t.Errorf("Blocked(a) 90s into a 5m block = %v, want 3m30s", got)
+	}
+	c.Add(time.Minute) // a's new window and b's window have ended; a's block has not
+	if n := s.Sweep(); n != 1 {
+		t.Errorf("Sweep() = %d, want 1 (b)", n)
+	}
+	if got := s.Limits(); got != 1 {
+		t.Errorf("Limits() after Sweep = %d, want 1", got)
+	}
+	checkIndex(t, s)
+	c.Add(3 * time.Minute)
+	if got := blocked("a"); got != 0 {
+		t.Errorf("Blocked(a) after its block ended = %v, want 0", got)
+	}
+	if n := s.Sweep(); n != 1 {
+		t.Errorf("Sweep() after the block ended = %d, want 1", n)
+	}
+
+	// Full: the key closest to its end goes to make room.
+	if err := s.Block(ctx, "long", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	hit("short", time.Minute)
+	hit("mid", 10*time.Minute)
+	hit("new", time.Minute)
+	if got := s.Limits(); got != 3 {
+		t.Errorf("Limits() = %d, want MaxLimits 3", got)
+	}
+	if got := hit("short", time.Minute); got != 1 {
+		t.Errorf("Hit(short) after eviction = %d, want 1 (it was the one evicted)", got)
+	}
+	if got := blocked("long"); got != time.Hour {
+		t.Errorf("Blocked(long) = %v, want 1h: a block outlives counters under pressure", got)
+	}
+	checkIndex(t, s)
+	if err := s.Clear(ctx, "long"); err != nil {
+		t.Fatal(err)
 	}
 	checkIndex(t, s)
 }

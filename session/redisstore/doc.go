@@ -1,6 +1,6 @@
-// Package redisstore is a session.Store and session.KeyStore on Redis,
-// through go-redis v9's redis.UniversalClient, so standalone, Sentinel and
-// Cluster deployments all work. It needs Redis 6.2 or later (PXAT, GETDEL).
+// Package redisstore is a session.Store, session.KeyStore and
+// session.Limiter on Redis, through go-redis v9's redis.UniversalClient, so
+// standalone, Sentinel and Cluster deployments all work. It needs Redis 6.2 or later (PXAT, GETDEL).
 //
 // Every command touches one key, so no command ever spans hash slots:
 //
@@ -9,10 +9,14 @@
 //	                    expires with the last of them
 //	sso:k:<hash>        API key, JSON, expires at ExpiresAt or never
 //	sso:u:<user>:k      hash of the user's API keys: id -> key hash
+//	sso:rl:n:<key>      Limiter count (INCR), expires when its window ends
+//	sso:rl:b:<key>      Limiter block, expires (PX) when the block ends
 //
 // <user> is the unpadded base64url of the user name, so names containing
 // ':' or '{' can neither collide nor pick a cluster hash tag. Index entries
-// whose record is gone are pruned lazily.
+// whose record is gone are pruned lazily. Limiter keys are the caller's
+// opaque strings (the server hashes user names before they get here); every
+// sso instance on one Redis shares their counts and blocks.
 //
 //	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
 //	store := redisstore.New(client, redisstore.Options{})

@@ -29,8 +29,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Store is a session.Store and session.KeyStore on Redis. It is safe for
-// concurrent use; it does not own the client and never closes it.
+// Store is a session.Store, session.KeyStore and session.Limiter on Redis.
+// It is safe for concurrent use; it does not own the client and never
+// closes it.
 type Store struct {
 	client redis.UniversalClient
 	prefix string

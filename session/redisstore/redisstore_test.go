@@ -156,3 +156,59 @@ func TestErrors(t *testing.T) {
 		t.Errorf("KeyByHash with Redis down error = %v, want one that is not ErrNotFound", err)
 	}
 }
+
+// Limiter keys sit under <prefix>rl:, counts expire with their window and
+// blocks with their end, so nothing is left behind.
+func TestLimiterLayout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, testredis.Start(t))
+	st := New(c, Options{})
+	for range 3 {
+		if _, err := st.Hit(ctx, "ip:192.0.2.1", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Block(ctx, "ip:192.0.2.1", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]time.Duration{"sso:rl:n:ip:192.0.2.1": time.Minute, "sso:rl:b:ip:192.0.2.1": 5 * time.Minute} {
+		if ttl := c.PTTL(ctx, key).Val(); ttl <= want-5*time.Second || ttl > want {
+			t.Errorf("PTTL(%s) = %v, want about %v", key, ttl, want)
+		}
+	}
+	if n := c.Get(ctx, "sso:rl:n:ip:192.0.2.1").Val(); n != "3" {
+		t.Errorf("count = %q, want 3", n)
+	}
+	if keys, _ := c.Keys(ctx, "*").Result(); len(keys) != 2 {
+		t.Errorf("keys = %q, want only the count and the block", keys)
+	}
+	// A count that lost its TTL (written by hand) gets one on the next hit
+	// instead of counting forever.
+	if err := c.Set(ctx, "sso:rl:n:x", "7", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Hit(ctx, "x", time.Minute); err != nil || n != 8 {
+		t.Errorf("Hit on a count without TTL = %d, %v; want 8", n, err)
+	}
+	if ttl := c.PTTL(ctx, "sso:rl:n:x").Val(); ttl <= 0 {
+		t.Errorf("PTTL after Hit on a count without TTL = %v, want a TTL", ttl)
+	}
+	// A block set by hand without a TTL is a ban until someone deletes it.
+	if err := c.Set(ctx, "sso:rl:b:ip:203.0.113.9", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := st.Blocked(ctx, "ip:203.0.113.9"); err != nil || d < 24*time.Hour {
+		t.Errorf("Blocked(hand-made ban without TTL) = %v, %v; want blocked for long", d, err)
+	}
+
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
+	t.Cleanup(func() { down.Close() })
+	st = New(down, Options{})
+	if _, err := st.Blocked(ctx, "x"); err == nil || !strings.HasPrefix(err.Error(), "redisstore: blocked: ") {
+		t.Errorf("Blocked with Redis down error = %v, want a redisstore: blocked: error", err)
+	}
+	if _, err := st.Hit(ctx, "x", time.Minute); err == nil {
+		t.Error("Hit with Redis down = nil error, want one")
+	}
+}

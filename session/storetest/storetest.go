@@ -14,10 +14,12 @@ import (
 	"github.com/example/sso/session"
 )
 
-// Store is what the suite tests: sessions and API keys in one backend.
+// Store is what the suite tests: sessions, API keys and login counters in
+// one backend.
 type Store interface {
 	session.Store
 	session.KeyStore
+	session.Limiter
 }
 
 // Tolerance is how far apart stored and read-back times may be: Redis
@@ -51,6 +53,11 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"KeyDelete", testKeyDelete},
 		{"KeyExpired", testKeyExpired},
 		{"TouchKey", testTouchKey},
+		{"LimiterCounts", testLimiterCounts},
+		{"LimiterWindow", testLimiterWindow},
+		{"LimiterBlock", testLimiterBlock},
+		{"LimiterClear", testLimiterClear},
+		{"LimiterConcurrent", testLimiterConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
