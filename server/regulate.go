@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -45,12 +46,15 @@ type regKey struct {
 	max  int
 }
 
-// userKey is the limiter key of a login name: trimmed and lower-cased, so
-// "Alice " and "alice" share a count, and hashed, so that no user name (or
-// password typed into the name field) is written to the store.
-func userKey(login string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(login))))
-	return "u:" + hex.EncodeToString(sum[:])
+// userKey is the limiter key of a user: a login is first resolved to its
+// user's name, so that name and email share one count, then trimmed and
+// lower-cased ("Alice " and "alice" share a count too), then MACed with key,
+// so that no user name (or password typed into the name field) is written
+// to the store and a store dump cannot be checked against a list of names.
+func userKey(key []byte, name string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.ToLower(strings.TrimSpace(name))))
+	return "u:" + hex.EncodeToString(m.Sum(nil))
 }
 
 // ipKey is the limiter key of a client address. An IPv6 client counts by
@@ -69,10 +73,18 @@ func ipKey(ip string) string {
 	return "ip:" + a.String()
 }
 
+// resolve maps a login to its user's name when there is such a user.
+func (s *Server) resolve(login string) string {
+	if name, ok := s.opt.Users.Resolve(strings.TrimSpace(login)); ok {
+		return name
+	}
+	return login
+}
+
 func (s *Server) regulationKeys(c *gin.Context, login string) []regKey {
 	n := s.opt.Regulation.MaxRetries
 	return []regKey{
-		{key: userKey(login), kind: "user", max: n},
+		{key: userKey(s.limiterKey, s.resolve(login)), kind: "user", max: n},
 		// ClientIP believes X-Forwarded-For only from trusted proxies.
 		{key: ipKey(c.ClientIP()), kind: "ip", max: n * IPFactor},
 	}

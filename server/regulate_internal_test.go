@@ -26,17 +26,21 @@ func TestIPKey(t *testing.T) {
 }
 
 func TestUserKey(t *testing.T) {
-	k := userKey("Alice@Example.test")
+	key := []byte("limiter key limiter key limiter!")
+	k := userKey(key, "Alice@Example.test")
 	if !strings.HasPrefix(k, "u:") || len(k) != 2+64 || strings.Contains(strings.ToLower(k), "alice") {
-		t.Errorf("userKey(%q) = %q, want u: and a hex SHA-256 without the name", "Alice@Example.test", k)
+		t.Errorf("userKey(%q) = %q, want u: and a hex MAC without the name", "Alice@Example.test", k)
 	}
 	for _, same := range []string{"alice@example.test", "  ALICE@EXAMPLE.TEST\t"} {
-		if got := userKey(same); got != k {
+		if got := userKey(key, same); got != k {
 			t.Errorf("userKey(%q) = %q, want %q (case and blanks do not count)", same, got, k)
 		}
 	}
-	if userKey("alice") == userKey("alice2") {
+	if userKey(key, "alice") == userKey(key, "alice2") {
 		t.Error("userKey gives two names one key")
+	}
+	if userKey([]byte("another key another key another!"), "Alice@Example.test") == k {
+		t.Error("userKey does not depend on the key: a store dump could be checked against a list of names")
 	}
 }
 

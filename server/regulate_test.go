@@ -294,3 +294,18 @@ func TestRegulationOptions(t *testing.T) {
 		})
 	}
 }
+
+// A user's name and email share one count: switching between them gives no
+// extra tries.
+func TestRegulationNameAndEmailShareCount(t *testing.T) {
+	e, cu := regulated(t)
+	c := e.client()
+	for i, login := range []string{"alice", "alice@example.test", "Alice@Example.test", "alice", "alice@example.test"} {
+		expectStatus(t, apiTry(t, c, login, fmt.Sprint("wrong", i), nil), http.StatusUnauthorized)
+	}
+	expectBlocked(t, apiTry(t, c, "alice", password, nil), "300")
+	expectBlocked(t, apiTry(t, c, "alice@example.test", password, nil), "300")
+	if n := cu.calls.Load(); n != 5 {
+		t.Errorf("password checks = %d, want 5", n)
+	}
+}

@@ -35,6 +35,7 @@ import (
 type Users interface {
 	Authenticate(login, password string) (users.User, error)
 	Lookup(name string) (users.User, bool)
+	Resolve(login string) (string, bool)
 }
 
 // Store is the session and API key store the server was given; it never
@@ -98,6 +99,8 @@ type Server struct {
 	formCSP string
 	// loginSlots holds one token per password check under way.
 	loginSlots chan struct{}
+	// limiterKey MACs user names into limiter keys.
+	limiterKey []byte
 }
 
 // New builds the server and its routes.
@@ -150,6 +153,7 @@ func New(opt Options) (*Server, error) {
 			opt.Log.Warn("store: could not record last use", "err", err)
 		},
 	}
+	s.limiterKey = s.mac("sso limiter key|", "")
 	s.formCSP = formCSP(opt.Cookies.Domains(), opt.Cookies)
 	s.engine = s.routes()
 	return s, nil
@@ -375,14 +379,19 @@ func equalSecret(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
+// mac is HMAC-SHA256 under FormKey of label followed by msg.
+func (s *Server) mac(label, msg string) []byte {
+	m := hmac.New(sha256.New, s.opt.FormKey)
+	m.Write([]byte(label))
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
 // formToken signs a login-form nonce: the nonce travels in a host-only
 // cookie and the MAC in a hidden field, so a page on another site cannot post
 // a login form in the user's name (login CSRF).
 func (s *Server) formToken(nonce string) string {
-	m := hmac.New(sha256.New, s.opt.FormKey)
-	m.Write([]byte("sso login form|"))
-	m.Write([]byte(nonce))
-	return hex.EncodeToString(m.Sum(nil))
+	return hex.EncodeToString(s.mac("sso login form|", nonce))
 }
 
 // formCSP lists where a form on our pages may post and be redirected to:
