@@ -93,7 +93,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		originalURL = r.Header.Get("X-Original-URL")
 	}
-	login := h.loginURL(originalURL)
 	// nginx's auth_request reads only the headers of the answer; a body it
 	// does not read makes it close the keepalive connection to sso, so an
 	// anonymous request would cost a new TCP connection each. nginx builds
@@ -129,6 +128,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, ErrUnauthenticated) {
 			h.observe(ResultUnauthorized, "")
+			login := h.loginURL(originalURL) // only here: rd checking is not free
 			w.Header().Set("X-Auth-Login-URL", login)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
 			reply(http.StatusUnauthorized, "unauthorized", "login required", login)
