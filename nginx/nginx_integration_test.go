@@ -549,7 +549,7 @@ func TestNginxIntegration(t *testing.T) {
 	})
 
 	t.Run("login vhost proxies to sso with nginx's forwarded headers", func(t *testing.T) {
-		r := e.do(t, "GET", e.srv.URL("login", "/login?rd=x"), "", forged)
+		r := e.do(t, "GET", e.srv.URL("login", "/login?rd=x"), "", with(forged, "X-Original-Method", "POST", "X-Original-URL", "https://evil.test/"))
 		if r.status != 200 {
 			t.Fatalf("status = %d, want 200", r.status)
 		}
@@ -561,6 +561,13 @@ func TestNginxIntegration(t *testing.T) {
 			"X-Forwarded-Host": strings.TrimPrefix(e.loginURL, "https://")} {
 			if v := got[0].Header.Values(k); len(v) != 1 || v[0] != want {
 				t.Errorf("sso %s = %q, want [%q]", k, v, want)
+			}
+		}
+		// X-Original-* speak for a subrequest's original request; a client
+		// on the login vhost cannot send them on to sso.
+		for _, k := range []string{"X-Original-Method", "X-Original-URL"} {
+			if v := got[0].Header.Values(k); len(v) != 0 {
+				t.Errorf("sso got %s = %q from a client, want none", k, v)
 			}
 		}
 	})

@@ -273,6 +273,11 @@ func (s *Server) createKey(c *gin.Context) {
 		}
 		exp = now.Add(d)
 	}
+	// Counting and creating under one lock, so that a burst of creations
+	// cannot overshoot the limit (within this instance; across instances by
+	// at most one key each).
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
 	held, err := s.opt.Store.ListKeys(c.Request.Context(), cur.User)
 	if err != nil {
 		s.fail(c, err)

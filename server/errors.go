@@ -57,7 +57,9 @@ func (e *blockedError) retryAfter() string {
 	if e.wait%time.Second != 0 || secs == 0 {
 		secs++
 	}
-	return strconv.FormatInt(secs, 10)
+	// A ban without an end (a key set by hand in Redis) must not become a
+	// number some clients overflow on: a day is as far as we promise.
+	return strconv.FormatInt(min(secs, 86400), 10)
 }
 
 // hostError means the request's host is under no configured cookie domain, so

@@ -90,3 +90,31 @@ func TestMaxKeysPerUser(t *testing.T) {
 		t.Errorf("body %s, want too_many_keys", r.body)
 	}
 }
+
+// A burst of concurrent key creations cannot overshoot MaxKeysPerUser.
+func TestMaxKeysPerUserBurst(t *testing.T) {
+	e := newEnv(t, func(o *server.Options) { o.MaxKeysPerUser = 3 })
+	c, _ := e.browser()
+	s := e.apiLogin(t, c, "alice")
+	h := map[string]string{"X-CSRF-Token": s.CSRFToken}
+	var wg sync.WaitGroup
+	codes := make(chan int, 12)
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- do(t, c, req{method: "POST", url: hub + "/api/keys", body: `{"name":"k"}`, headers: h}).StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	created := 0
+	for code := range codes {
+		if code == http.StatusCreated {
+			created++
+		}
+	}
+	if created != 3 {
+		t.Errorf("created %d keys in a burst, want 3", created)
+	}
+}

@@ -140,8 +140,14 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.showLoginForm(c, http.StatusTooManyRequests, rd, "Too many failed sign-ins. Please wait a few minutes and try again.")
 		return
 	}
+	if errors.Is(err, errBusy) {
+		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Too many sign-ins at this moment. Please try again in a second.")
+		return
+	}
 	if err != nil {
-		s.fail(c, err)
+		// A person gets the form back, not JSON; the cause is logged.
+		s.opt.Log.Error("login failed", "client", c.ClientIP(), "via", "form", "err", err)
+		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Signing in is not possible right now. Please try again later.")
 		return
 	}
 	_, cookie, _, err := s.newSession(c, u)

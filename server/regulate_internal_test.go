@@ -54,7 +54,8 @@ func TestRetryAfter(t *testing.T) {
 		{time.Second + time.Nanosecond, "2"},
 		{299500 * time.Millisecond, "300"},
 		{5 * time.Minute, "300"},
-		{math.MaxInt64, "9223372037"}, // a ban without end: no overflow
+		{24 * time.Hour, "86400"},
+		{math.MaxInt64, "86400"}, // a ban without end: capped at a day
 	}
 	for _, tc := range tests {
 		if got := (&blockedError{wait: tc.wait}).retryAfter(); got != tc.want {

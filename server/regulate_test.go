@@ -240,15 +240,15 @@ func (b *brokenLimiter) Blocked(ctx context.Context, key string) (time.Duration,
 }
 
 func (b *brokenLimiter) Hit(ctx context.Context, key string, window time.Duration) (int, error) {
-	if b.fail == "Hit" {
+	if b.fail == "Hit" || b.fail == "HitIP" && strings.HasPrefix(key, "ip:") {
 		return 0, errStoreDown
 	}
 	return b.Limiter.Hit(ctx, key, window)
 }
 
 // A limiter that fails never waves a login through: when bans cannot be
-// read there is no password check, and a failure that cannot be counted is
-// not answered 401.
+// read or the attempt cannot be counted there is no password check, and a
+// failure that cannot be counted against the IP is not answered 401.
 func TestRegulationStoreDown(t *testing.T) {
 	for _, tc := range []struct {
 		fail      string
@@ -256,7 +256,8 @@ func TestRegulationStoreDown(t *testing.T) {
 		wantCalls int64
 	}{
 		{"Blocked", password, 0},
-		{"Hit", "wrong", 1},
+		{"Hit", "wrong", 0},
+		{"HitIP", "wrong", 1},
 	} {
 		t.Run(tc.fail, func(t *testing.T) {
 			e, cu := regulated(t, func(o *server.Options) { o.Limiter = &brokenLimiter{Limiter: o.Limiter, fail: tc.fail} })
@@ -295,17 +296,77 @@ func TestRegulationOptions(t *testing.T) {
 	}
 }
 
-// A user's name and email share one count: switching between them gives no
-// extra tries.
-func TestRegulationNameAndEmailShareCount(t *testing.T) {
-	e, cu := regulated(t)
+// A name and an email are counted apart, even when they belong to one user:
+// a shared count would tell a prober which email belongs to an existing
+// user (a ban on one showing on the other). The IP limit caps the sum.
+func TestRegulationNameAndEmailCountApart(t *testing.T) {
+	e, _ := regulated(t)
 	c := e.client()
-	for i, login := range []string{"alice", "alice@example.test", "Alice@Example.test", "alice", "alice@example.test"} {
-		expectStatus(t, apiTry(t, c, login, fmt.Sprint("wrong", i), nil), http.StatusUnauthorized)
+	for i := range 5 {
+		expectStatus(t, apiTry(t, c, "alice@example.test", fmt.Sprint("wrong", i), nil), http.StatusUnauthorized)
 	}
-	expectBlocked(t, apiTry(t, c, "alice", password, nil), "300")
 	expectBlocked(t, apiTry(t, c, "alice@example.test", password, nil), "300")
-	if n := cu.calls.Load(); n != 5 {
-		t.Errorf("password checks = %d, want 5", n)
+	expectStatus(t, apiTry(t, c, "alice", password, nil), http.StatusCreated)
+}
+
+// gateUsers holds every password check until the test releases them, so
+// that a burst of logins is really concurrent.
+type gateUsers struct {
+	server.Users
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateUsers) Authenticate(login, password string) (users.User, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.Users.Authenticate(login, password)
+}
+
+// A burst of concurrent guesses cannot outrun the ban: the attempt counts
+// before the password check, so at most MaxRetries checks run for one name,
+// however many requests arrive together.
+func TestRegulationConcurrentBurst(t *testing.T) {
+	var gate *gateUsers
+	e, _ := regulated(t, func(o *server.Options) {
+		gate = &gateUsers{Users: o.Users, entered: make(chan struct{}, 64), release: make(chan struct{})}
+		o.Users = gate
+		o.LoginSlots = 64
+	})
+	const burst = 20
+	results := make(chan int, burst)
+	for i := range burst {
+		go func() {
+			results <- apiTry(t, e.client(), "alice", fmt.Sprint("wrong", i), nil).StatusCode
+		}()
+	}
+	// Let the checks that got through start, then release them all.
+	time.Sleep(300 * time.Millisecond)
+	close(gate.release)
+	counts := map[int]int{}
+	for range burst {
+		counts[<-results]++
+	}
+	if got := len(gate.entered); got != testRegulation.MaxRetries {
+		t.Errorf("password checks in a burst of %d = %d, want %d", burst, got, testRegulation.MaxRetries)
+	}
+	if counts[http.StatusUnauthorized] != testRegulation.MaxRetries || counts[http.StatusTooManyRequests] != burst-testRegulation.MaxRetries {
+		t.Errorf("answers %v, want %d×401 and the rest 429", counts, testRegulation.MaxRetries)
+	}
+	expectBlocked(t, apiTry(t, e.client(), "alice", password, nil), "300")
+}
+
+// Through the form, a person gets the form back with a message when the
+// limiter cannot be asked, not the JSON API's error.
+func TestRegulationStoreDownForm(t *testing.T) {
+	e, cu := regulated(t, func(o *server.Options) { o.Limiter = &brokenLimiter{Limiter: o.Limiter, fail: "Blocked"} })
+	c, _ := e.browser()
+	r := postLogin(t, c, "alice", password, "", loginForm(t, c, ""), nil)
+	expectStatus(t, r, http.StatusServiceUnavailable)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(r.body), "not possible right now") {
+		t.Errorf("form answer: %s %q", ct, r.body)
+	}
+	if n := cu.calls.Load(); n != 0 {
+		t.Errorf("password checks = %d, want 0", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,7 +36,6 @@ import (
 type Users interface {
 	Authenticate(login, password string) (users.User, error)
 	Lookup(name string) (users.User, bool)
-	Resolve(login string) (string, bool)
 }
 
 // Store is the session and API key store the server was given; it never
@@ -101,6 +101,8 @@ type Server struct {
 	loginSlots chan struct{}
 	// limiterKey MACs user names into limiter keys.
 	limiterKey []byte
+	// keyMu serialises API key creation, so the per-user limit holds.
+	keyMu sync.Mutex
 }
 
 // New builds the server and its routes.
@@ -235,8 +237,9 @@ func limitBody(c *gin.Context) {
 }
 
 // checkPassword runs a password check in one of the login slots, waiting at
-// most LoginWait for one.
-func (s *Server) checkPassword(c *gin.Context, login, password string) (users.User, error) {
+// most LoginWait for one. ready, when set, runs once the slot is taken and
+// can still refuse: a ban may have been set while the request waited.
+func (s *Server) checkPassword(c *gin.Context, login, password string, ready func() error) (users.User, error) {
 	t := time.NewTimer(s.opt.LoginWait)
 	defer t.Stop()
 	select {
@@ -249,6 +252,11 @@ func (s *Server) checkPassword(c *gin.Context, login, password string) (users.Us
 		return users.User{}, errBusy
 	}
 	defer func() { <-s.loginSlots }()
+	if ready != nil {
+		if err := ready(); err != nil {
+			return users.User{}, err
+		}
+	}
 	return s.opt.Users.Authenticate(login, password)
 }
 

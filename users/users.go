@@ -240,17 +240,6 @@ func (d *Directory) find(login string) *entry {
 	return d.byEmail[strings.ToLower(login)]
 }
 
-// Resolve returns the name of the user a login (a name, or an email in any
-// case) belongs to, disabled or not, so that counts kept per user do not
-// depend on which of the two a client typed.
-func (d *Directory) Resolve(login string) (string, bool) {
-	e := d.find(login)
-	if e == nil {
-		return "", false
-	}
-	return e.user.Name, true
-}
-
 // Lookup returns the user named name; a disabled user is reported absent.
 func (d *Directory) Lookup(name string) (User, bool) {
 	e, ok := d.byName[name]
