@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/example/sso/config"
 	"github.com/example/sso/nginx"
 )
 
@@ -157,6 +158,25 @@ func TestNginxAgreesWithTemplates(t *testing.T) {
 			t.Errorf("nginx publishes %s -> %q, want %s -> %s (%s)", vars[k], got, vars[k], vars[k], k)
 		}
 	}
+	// nginx strips the cookie sso actually uses: sso's SSO_COOKIE_NAME, or
+	// sso's own default when compose leaves it unset.
+	ssoCookie := ""
+	if v := service(t, p, "sso").Environment["SSO_COOKIE_NAME"]; v != nil {
+		ssoCookie = *v
+	}
+	cfg, err := config.Load(nil, func(k string) string {
+		if k == "SSO_COOKIE_NAME" {
+			return ssoCookie
+		}
+		return "" // dev mode: nothing else is needed to learn the name
+	})
+	if err != nil {
+		t.Fatalf("sso's SSO_COOKIE_NAME %q: %v", ssoCookie, err)
+	}
+	if vars["SSO_COOKIE_NAME"] != cfg.CookieName {
+		t.Errorf("nginx SSO_COOKIE_NAME = %q, want sso's cookie name %q", vars["SSO_COOKIE_NAME"], cfg.CookieName)
+	}
+
 	if vars["HTTPS_PORT"] != "443" {
 		t.Errorf("HTTPS_PORT = %q, want 443", vars["HTTPS_PORT"])
 	}

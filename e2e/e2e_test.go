@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,6 +34,18 @@ func TestBrowser(t *testing.T) {
 	t.Run("Logout", func(t *testing.T) { testLogout(t, st) })
 	t.Run("CrossOriginRefused", func(t *testing.T) { testCrossOrigin(t, st) })
 	t.Run("ScriptClient", func(t *testing.T) { testScriptClient(t, st) })
+
+	// Through every scenario, the API saw identities but never sso's own
+	// session cookie: nginx strips it, so an upstream cannot replay it.
+	reqs := st.api.since(0)
+	if !slices.ContainsFunc(reqs, func(r apiRequest) bool { return r.User != "" }) {
+		t.Error("the API never saw an authenticated request")
+	}
+	for _, r := range reqs {
+		if r.SessionCookie {
+			t.Errorf("the API received sso's session cookie: %v", r)
+		}
+	}
 }
 
 // login opens the app, follows the redirect to the hub, signs in with the

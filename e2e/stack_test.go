@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,6 +220,7 @@ type recorder struct {
 type apiRequest struct {
 	Method, Path, Origin, User string
 	Cookie                     bool // a Cookie header reached the upstream
+	SessionCookie              bool // sso's own session cookie reached it
 }
 
 func (r apiRequest) String() string {
@@ -245,6 +247,7 @@ func startRecorder(t *testing.T, upstream string) *recorder {
 			rec.reqs = append(rec.reqs, apiRequest{
 				Method: r.Method, Path: r.URL.RequestURI(), Origin: r.Header.Get("Origin"),
 				User: r.Header.Get("X-Auth-User"), Cookie: r.Header.Get("Cookie") != "",
+				SessionCookie: slices.ContainsFunc(r.Cookies(), func(c *http.Cookie) bool { return c.Name == cookieName }),
 			})
 			rec.mu.Unlock()
 			proxy.ServeHTTP(w, r)

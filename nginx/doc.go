@@ -7,15 +7,16 @@
 // Usage (tests, tools):
 //
 //	err := nginx.Install(dir, map[string]string{
-//		"SSO_DOMAIN":   "example.test",
-//		"SSO_UPSTREAM": "127.0.0.1:8080",
-//		"API_UPSTREAM": "127.0.0.1:9090",
-//		"APP_ROOT":     "/srv/app",
-//		"TLS_CERT":     "/srv/tls/cert.pem",
-//		"TLS_KEY":      "/srv/tls/key.pem",
-//		"LISTEN_ADDR":  "127.0.0.1",
-//		"HTTPS_PORT":   "8443",
-//		"HTTP_PORT":    "8080",
+//		"SSO_DOMAIN":      "example.test",
+//		"SSO_UPSTREAM":    "127.0.0.1:8080",
+//		"SSO_COOKIE_NAME": "sso_session", // sso's; never sent upstream
+//		"API_UPSTREAM":    "127.0.0.1:9090",
+//		"APP_ROOT":        "/srv/app",
+//		"TLS_CERT":        "/srv/tls/cert.pem",
+//		"TLS_KEY":         "/srv/tls/key.pem",
+//		"LISTEN_ADDR":     "127.0.0.1",
+//		"HTTPS_PORT":      "8443",
+//		"HTTP_PORT":       "8080",
 //	})
 //	// dir/conf.d/*.conf and dir/snippets/*.conf now exist; an nginx.conf in
 //	// dir includes "conf.d/*.conf" inside http{}.

@@ -23,15 +23,16 @@ const TemplateSuffix = ".template"
 // environment; tests: the map given to Render).
 func Vars() []string {
 	return []string{
-		"API_UPSTREAM", // host:port of the protected API (api.<domain>)
-		"APP_ROOT",     // directory with the static app page (app.<domain>)
-		"HTTPS_PORT",   // TLS port, listened on and used in redirects
-		"HTTP_PORT",    // plain http port that redirects to https
-		"LISTEN_ADDR",  // listen address: 0.0.0.0 in compose, 127.0.0.1 in tests
-		"SSO_DOMAIN",   // parent domain; vhosts are login., app., api.<domain>
-		"SSO_UPSTREAM", // host:port of sso
-		"TLS_CERT",     // PEM certificate chain covering *.<domain>
-		"TLS_KEY",      // its PEM private key
+		"API_UPSTREAM",    // host:port of the protected API (api.<domain>)
+		"APP_ROOT",        // directory with the static app page (app.<domain>)
+		"HTTPS_PORT",      // TLS port, listened on and used in redirects
+		"HTTP_PORT",       // plain http port that redirects to https
+		"LISTEN_ADDR",     // listen address: 0.0.0.0 in compose, 127.0.0.1 in tests
+		"SSO_COOKIE_NAME", // sso's session cookie (SSO_COOKIE_NAME), never sent upstream
+		"SSO_DOMAIN",      // parent domain; vhosts are login., app., api.<domain>
+		"SSO_UPSTREAM",    // host:port of sso
+		"TLS_CERT",        // PEM certificate chain covering *.<domain>
+		"TLS_KEY",         // its PEM private key
 	}
 }
 

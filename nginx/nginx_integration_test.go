@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,11 +48,11 @@ func (s *seen) get(id string) []recorded {
 	return s.reqs[id]
 }
 
-// fakeSSO answers /auth like sso would, from the cookie sso_session:
+// fakeSSO answers /auth like sso would, from the session cookie cookieName:
 // good → 200 with identity, empty → 200 without identity, forbidden → 403,
 // broken → 500, redirect → 302, anything else → 401 with a login URL.
 // Origins under example.test are allowed for CORS.
-func fakeSSO(loginBase string, rec *seen) http.Handler {
+func fakeSSO(loginBase, cookieName string, rec *seen) http.Handler {
 	allowed := func(origin string) bool {
 		u, err := url.Parse(origin)
 		return err == nil && u.Scheme == "https" && strings.HasSuffix(u.Hostname(), ".example.test")
@@ -85,9 +86,9 @@ func fakeSSO(loginBase string, rec *seen) http.Handler {
 			h.Set("Access-Control-Allow-Credentials", "true")
 			h.Set("Access-Control-Expose-Headers", "X-Auth-Login-URL")
 		}
-		c, _ := r.Cookie("sso_session")
-		v := ""
-		if c != nil {
+		// The cookie, or else an API key with the same meanings.
+		v := r.Header.Get("X-API-Key")
+		if c, err := r.Cookie(cookieName); err == nil {
 			v = c.Value
 		}
 		switch v {
@@ -150,9 +151,15 @@ type env struct {
 	loginURL string
 }
 
-func startEnv(t *testing.T) *env {
+// startEnv starts nginx with a fake sso and an echo API; vars are extra
+// template variables (nil: the defaults, session cookie sso_session).
+func startEnv(t *testing.T, vars map[string]string) *env {
 	t.Helper()
 	e := &env{auth: &seen{}, api: &seen{}}
+	cookieName := nginxtest.DefaultCookieName
+	if v, ok := vars["SSO_COOKIE_NAME"]; ok {
+		cookieName = v
+	}
 	// The login URL needs nginx's port, which is known only after Start; a
 	// pointer-free indirection: the fake reads it from e at request time.
 	var loginBase struct {
@@ -163,17 +170,21 @@ func startEnv(t *testing.T) *env {
 		loginBase.Lock()
 		base := loginBase.v
 		loginBase.Unlock()
-		fakeSSO(base, e.auth).ServeHTTP(w, r)
+		fakeSSO(base, cookieName, e.auth).ServeHTTP(w, r)
 	}))
 	t.Cleanup(ssoTS.Close)
 	apiTS := httptest.NewServer(echoAPI(e.api))
 	t.Cleanup(apiTS.Close)
 
+	all := map[string]string{
+		"SSO_UPSTREAM": ssoTS.Listener.Addr().String(),
+		"API_UPSTREAM": apiTS.Listener.Addr().String(),
+	}
+	for k, v := range vars {
+		all[k] = v
+	}
 	e.srv = nginxtest.Start(t, nginxtest.Options{
-		Vars: map[string]string{
-			"SSO_UPSTREAM": ssoTS.Listener.Addr().String(),
-			"API_UPSTREAM": apiTS.Listener.Addr().String(),
-		},
+		Vars:  all,
 		Files: map[string]string{"app/index.html": "<!doctype html><title>demo app</title>\n"},
 		// Another site on the same port, as e2e adds one: not protected.
 		Hosts: []string{"example.test", "*.example.test", "other-site.test"},
@@ -229,7 +240,7 @@ func (e *env) do(t *testing.T, method, rawURL, body string, hdr map[string]strin
 }
 
 func TestNginxIntegration(t *testing.T) {
-	e := startEnv(t)
+	e := startEnv(t, nil)
 	api := func(path string) string { return e.srv.URL("api", path) }
 	goodCookie := "sso_session=good"
 	fetch := map[string]string{"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Sec-Fetch-Site": "same-site", "Origin": e.appOrig}
@@ -611,6 +622,89 @@ func TestNginxIntegration(t *testing.T) {
 			t.Errorf("status = %d, want 421", r.status)
 		}
 	})
+}
+
+// sso's session cookie is a bearer credential for every subdomain: a
+// protected upstream gets every other cookie but never that one (it has
+// X-Auth-* and X-Auth-Token), while sso's /auth still gets the Cookie header
+// exactly as the client sent it. The cases are those of the map's unit test.
+func TestNginxSessionCookieNotForwarded(t *testing.T) {
+	e := startEnv(t, nil)
+	for _, tc := range upstreamCookieCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.checkCookies(t, []string{tc.in}, tc.want)
+		})
+	}
+	// HTTP/1.1 clients may send several Cookie lines: nginx joins them with
+	// "; " into $http_cookie, and the upstream gets the one joined header.
+	t.Run("two Cookie header lines", func(t *testing.T) {
+		e.checkCookies(t, []string{"a=1", "sso_session=good; b=2"}, "a=1; b=2")
+	})
+	t.Run("no Cookie header", func(t *testing.T) {
+		e.checkCookies(t, nil, "")
+	})
+	t.Run("session in the second of two lines only", func(t *testing.T) {
+		e.checkCookies(t, []string{"sso_session=good", "sso_session=good"}, "")
+	})
+}
+
+// Every character a cookie name may have is taken literally.
+func TestNginxSessionCookieOddName(t *testing.T) {
+	name := "__Secure-s.$|^*+!#%&'`~x"
+	e := startEnv(t, map[string]string{"SSO_COOKIE_NAME": name})
+	for _, tc := range []struct{ name, in, want string }{
+		{"only the session", name + "=good", ""},
+		{"among others", "a=1; " + name + "=good; b=2", "a=1; b=2"},
+		{"dot is not a wildcard", "__Secure-sX$|^*+!#%&'`~x=1; " + name + "=good", "__Secure-sX$|^*+!#%&'`~x=1"},
+		{"default name is just a cookie here", "sso_session=1; " + name + "=good", "sso_session=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.checkCookies(t, []string{tc.in}, tc.want)
+		})
+	}
+}
+
+// checkCookies sends GET api.<domain>/cookies with these Cookie header
+// lines (and an API key, for the cases without a session) and checks that the upstream got want ("" = no Cookie header) and
+// that /auth got the lines unchanged.
+func (e *env) checkCookies(t *testing.T, lines []string, want string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", e.srv.URL("api", "/cookies"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Test-ID", t.Name())
+	req.Header.Set("X-API-Key", "good") // in when no session cookie is sent
+	if len(lines) > 0 {
+		req.Header["Cookie"] = lines
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /cookies with Cookie %q = %d, want 200", lines, resp.StatusCode)
+	}
+	up := e.api.get(t.Name())
+	if len(up) != 1 {
+		t.Fatalf("upstream was called %d times, want 1", len(up))
+	}
+	var wantUp []string
+	if want != "" {
+		wantUp = []string{want}
+	}
+	if got := up[0].Header.Values("Cookie"); !slices.Equal(got, wantUp) {
+		t.Errorf("Cookie %q: upstream got Cookie %q, want %q", lines, got, wantUp)
+	}
+	auth := e.auth.get(t.Name())
+	if len(auth) != 1 {
+		t.Fatalf("sso saw %d requests, want 1", len(auth))
+	}
+	if got := auth[0].Header.Values("Cookie"); !slices.Equal(got, lines) {
+		t.Errorf("/auth got Cookie %q, want the client's %q", got, lines)
+	}
 }
 
 func flatten(m map[string]string) []string {

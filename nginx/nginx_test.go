@@ -13,15 +13,16 @@ import (
 
 func testVars() map[string]string {
 	return map[string]string{
-		"API_UPSTREAM": "127.0.0.1:9090",
-		"APP_ROOT":     "/srv/app",
-		"HTTPS_PORT":   "8443",
-		"HTTP_PORT":    "8080",
-		"LISTEN_ADDR":  "127.0.0.1",
-		"SSO_DOMAIN":   "example.test",
-		"SSO_UPSTREAM": "127.0.0.1:8081",
-		"TLS_CERT":     "/tls/cert.pem",
-		"TLS_KEY":      "/tls/key.pem",
+		"API_UPSTREAM":    "127.0.0.1:9090",
+		"APP_ROOT":        "/srv/app",
+		"HTTPS_PORT":      "8443",
+		"HTTP_PORT":       "8080",
+		"LISTEN_ADDR":     "127.0.0.1",
+		"SSO_COOKIE_NAME": "sso_session",
+		"SSO_DOMAIN":      "example.test",
+		"SSO_UPSTREAM":    "127.0.0.1:8081",
+		"TLS_CERT":        "/tls/cert.pem",
+		"TLS_KEY":         "/tls/key.pem",
 	}
 }
 
@@ -160,7 +161,9 @@ func TestSnippetsHaveNoTemplateVars(t *testing.T) {
 		}
 	}
 	// The identity headers are set unconditionally (Caddy GHSA-7r4p-vjf4-gxv4).
-	for _, h := range []string{"X-Auth-User +\\$sso_user", "X-Auth-Email +\\$sso_email", "X-Auth-Groups +\\$sso_groups", "X-Auth-Token +\\$sso_token"} {
+	// So is the Cookie header without sso's session cookie.
+	for _, h := range []string{"X-Auth-User +\\$sso_user", "X-Auth-Email +\\$sso_email", "X-Auth-Groups +\\$sso_groups", "X-Auth-Token +\\$sso_token",
+		"Cookie +\\$sso_upstream_cookie"} {
 		re := regexp.MustCompile(`(?m)^proxy_set_header ` + h + `;`)
 		if !re.MatchString(snips["sso-upstream.conf"]) {
 			t.Errorf("sso-upstream.conf lacks an unconditional %s", re)

@@ -25,6 +25,10 @@ const RequireEnv = "SSO_REQUIRE_NGINX"
 // BinaryEnv names an environment variable that points at the nginx binary.
 const BinaryEnv = "SSO_NGINX"
 
+// DefaultCookieName is sso's default SSO_COOKIE_NAME, the SSO_COOKIE_NAME
+// template variable when Options.Vars does not set it.
+const DefaultCookieName = "sso_session"
+
 // Binary returns the path of the nginx binary: $SSO_NGINX, /usr/sbin/nginx,
 // or nginx on $PATH.
 func Binary() (string, error) {
@@ -45,9 +49,9 @@ func Binary() (string, error) {
 type Options struct {
 	// Vars are the template variables (nginx.Vars). Start fills in
 	// LISTEN_ADDR (127.0.0.1), HTTPS_PORT and HTTP_PORT (free ports),
-	// TLS_CERT and TLS_KEY (a generated pair), SSO_DOMAIN (example.test) and
-	// APP_ROOT (Dir/app) when they are absent. SSO_UPSTREAM and API_UPSTREAM
-	// are the caller's.
+	// TLS_CERT and TLS_KEY (a generated pair), SSO_DOMAIN (example.test),
+	// SSO_COOKIE_NAME (DefaultCookieName) and APP_ROOT (Dir/app) when they
+	// are absent. SSO_UPSTREAM and API_UPSTREAM are the caller's.
 	Vars map[string]string
 	// Hosts for the certificate; default: SSO_DOMAIN and *.SSO_DOMAIN.
 	Hosts []string
@@ -95,6 +99,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	setDefault("LISTEN_ADDR", "127.0.0.1")
 	setDefault("SSO_DOMAIN", "example.test")
+	setDefault("SSO_COOKIE_NAME", DefaultCookieName)
 	setDefault("APP_ROOT", filepath.Join(dir, "app"))
 	setDefault("TLS_CERT", filepath.Join(dir, "tls", "cert.pem"))
 	setDefault("TLS_KEY", filepath.Join(dir, "tls", "key.pem"))
