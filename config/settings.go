@@ -18,6 +18,7 @@ type Config struct {
 	SessionIdle         time.Duration // SSO_SESSION_IDLE
 	SessionMax          time.Duration // SSO_SESSION_MAX
 	SessionRefresh      time.Duration // SSO_SESSION_REFRESH: least interval between last-seen writes
+	SessionMaxPerUser   int           // SSO_SESSION_MAX_PER_USER: sessions one user may hold; logins beyond it end the oldest
 	LoginMaxRetries     int           // SSO_LOGIN_MAX_RETRIES: failed logins per user within LoginFindTime before a ban; 0: off
 	LoginFindTime       time.Duration // SSO_LOGIN_FIND_TIME: window in which failed logins count
 	LoginBanTime        time.Duration // SSO_LOGIN_BAN_TIME: how long a ban lasts
@@ -106,6 +107,9 @@ func settings() []setting {
 		{env: "SSO_SESSION_REFRESH", kind: kindDuration, def: "1m",
 			help:  "least interval between writes of a session's last-seen time, below SSO_SESSION_IDLE",
 			field: func(c *Config) any { return &c.SessionRefresh }},
+		{env: "SSO_SESSION_MAX_PER_USER", kind: kindInt, def: "100",
+			help:  "sessions one user may hold at once, from 1 to 100000; a login beyond it ends that user's oldest sessions",
+			field: func(c *Config) any { return &c.SessionMaxPerUser }},
 		{env: "SSO_LOGIN_MAX_RETRIES", kind: kindInt, def: "5",
 			help:  "failed logins for one user name within SSO_LOGIN_FIND_TIME that ban it for SSO_LOGIN_BAN_TIME; a client IP may fail 4 times as often; 0 turns login regulation off",
 			field: func(c *Config) any { return &c.LoginMaxRetries }},

@@ -66,6 +66,12 @@ func (c Config) problems() []error {
 		}
 	}
 
+	// At least 1, or a login would end its own session; the upper bound
+	// keeps the per-login trimming of a store at the cap cheap.
+	if c.SessionMaxPerUser < 1 || c.SessionMaxPerUser > 100_000 {
+		bad("SSO_SESSION_MAX_PER_USER", strconv.Itoa(c.SessionMaxPerUser), "must be from 1 to 100000")
+	}
+
 	// The IP limit is 4 × SSO_LOGIN_MAX_RETRIES: the bound keeps that far
 	// from overflow and from a "limit" that limits nothing.
 	if c.LoginMaxRetries < 0 || c.LoginMaxRetries > 1000 {

@@ -72,7 +72,9 @@ func (s *Session) Validate() error {
 // Store keeps sessions. Implementations are safe for concurrent use and copy
 // sessions in and out.
 type Store interface {
-	// Create stores s. It wraps ErrExists when s.ID is taken.
+	// Create stores s. It wraps ErrExists when s.ID is taken. A store may
+	// cap the sessions of one user: Create then deletes that user's oldest
+	// other sessions to make room, never s itself and never another user's.
 	Create(ctx context.Context, s *Session) error
 	// Get returns the session; ErrNotFound when absent or past Deadline.
 	Get(ctx context.Context, id string) (*Session, error)

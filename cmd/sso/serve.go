@@ -305,7 +305,7 @@ func newStore(ctx context.Context, cfg config.Config, a *app) (backend, error) {
 			Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
 		})
 	default:
-		st := memstore.New(memstore.Options{})
+		st := memstore.New(memstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser})
 		a.closers = append(a.closers, st.Close)
 		a.log.Info("store: embedded in-memory store; sessions are lost on restart and not shared between instances (set SSO_REDIS_URL to share them)")
 		return st, nil
@@ -325,7 +325,7 @@ func newStore(ctx context.Context, cfg config.Config, a *app) (backend, error) {
 		return nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
 	}
 	a.log.Info("store: redis", "via", setting)
-	return redisstore.New(client, redisstore.Options{}), nil
+	return redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), nil
 }
 
 // loadUsers reads the users file, or in dev mode makes a demo user with a

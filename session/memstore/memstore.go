@@ -22,6 +22,11 @@ var (
 type Options struct {
 	// MaxSessions bounds the number of sessions; default 100_000.
 	MaxSessions int
+	// MaxSessionsPerUser bounds the sessions of one user; default 100,
+	// negative: unlimited. Create drops the user's expired sessions, then
+	// the oldest (CreatedAt) of the others, so that one user logging in
+	// over and over displaces only their own sessions.
+	MaxSessionsPerUser int
 	// MaxKeys bounds the number of API keys; default 100_000. Unlike
 	// sessions, keys are never evicted: CreateKey fails when full.
 	MaxKeys int
@@ -42,6 +47,7 @@ type Options struct {
 type Store struct {
 	now         func() time.Time
 	maxSessions int
+	maxPerUser  int // <= 0: unlimited
 	maxKeys     int
 	maxLimits   int
 
@@ -64,6 +70,12 @@ func New(opts Options) *Store {
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = 100_000
 	}
+	switch {
+	case opts.MaxSessionsPerUser == 0:
+		opts.MaxSessionsPerUser = 100
+	case opts.MaxSessionsPerUser < 0:
+		opts.MaxSessionsPerUser = -1
+	}
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = 100_000
 	}
@@ -79,6 +91,7 @@ func New(opts Options) *Store {
 	s := &Store{
 		now:         opts.Now,
 		maxSessions: opts.MaxSessions,
+		maxPerUser:  opts.MaxSessionsPerUser,
 		maxKeys:     opts.MaxKeys,
 		maxLimits:   opts.MaxLimits,
 		sessions:    make(map[string]*entry),
@@ -150,9 +163,11 @@ func (s *Store) dropExpiredLocked(now time.Time) int {
 	return n
 }
 
-// Create implements session.Store. When the store is full it evicts the
-// session with the earliest Deadline: refusing would lock a user out, and
-// that session is the one closest to dying anyway.
+// Create implements session.Store. When the user is at MaxSessionsPerUser
+// it first makes room among the user's own sessions (see trimUserLocked).
+// When the store is full it then evicts the session with the earliest
+// Deadline: refusing would lock a user out, and that session is the one
+// closest to dying anyway.
 func (s *Store) Create(_ context.Context, sess *session.Session) error {
 	if err := sess.Validate(); err != nil {
 		return fmt.Errorf("memstore: create: %w", err)
@@ -166,6 +181,7 @@ func (s *Store) Create(_ context.Context, sess *session.Session) error {
 	if _, ok := s.sessions[sess.ID]; ok {
 		return fmt.Errorf("memstore: create: %w", session.ErrExists)
 	}
+	s.trimUserLocked(sess.User, now)
 	if len(s.sessions) >= s.maxSessions {
 		s.dropExpiredLocked(now)
 	}
@@ -183,6 +199,31 @@ func (s *Store) Create(_ context.Context, sess *session.Session) error {
 	}
 	ids[sess.ID] = struct{}{}
 	return nil
+}
+
+// trimUserLocked makes room for one more session of user under the
+// per-user cap: it drops the user's expired sessions, then the oldest
+// (CreatedAt, then ID) until one more fits. Finding the oldest is a scan of
+// the user's sessions, which the cap keeps short.
+func (s *Store) trimUserLocked(user string, now time.Time) {
+	if s.maxPerUser <= 0 || len(s.byUser[user]) < s.maxPerUser {
+		return
+	}
+	for id := range s.byUser[user] {
+		if !now.Before(s.sessions[id].deadline) {
+			s.removeLocked(id)
+		}
+	}
+	for len(s.byUser[user]) >= s.maxPerUser {
+		var oldest *session.Session
+		for id := range s.byUser[user] {
+			c := s.sessions[id].s
+			if oldest == nil || cmp.Or(c.CreatedAt.Compare(oldest.CreatedAt), cmp.Compare(c.ID, oldest.ID)) < 0 {
+				oldest = c
+			}
+		}
+		s.removeLocked(oldest.ID)
+	}
 }
 
 // removeLocked drops session id from every index.

@@ -13,8 +13,8 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store {
-		s := New(Options{SweepInterval: 50 * time.Millisecond})
+	storetest.Run(t, func(t *testing.T, perUser int) storetest.Store {
+		s := New(Options{SweepInterval: 50 * time.Millisecond, MaxSessionsPerUser: perUser})
 		t.Cleanup(func() { checkIndex(t, s); s.Close() })
 		return s
 	})
@@ -349,4 +349,95 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkIndex(t, s)
+}
+
+// The per-user cap holds exactly under concurrent logins (Create trims
+// under the same lock), and another user's sessions are never touched.
+func TestCapConcurrentExact(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1, MaxSessionsPerUser: 5})
+	defer s.Close()
+	if err := s.Create(ctx, newSession(c, "bob", "bob", time.Hour, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for r := range 4 {
+				if err := s.Create(ctx, newSession(c, fmt.Sprint(w, "-", r), "alice", time.Hour, time.Hour)); err != nil {
+					t.Errorf("Create: %v", err)
+				}
+				if got, _ := s.List(ctx, "alice"); len(got) > 5 {
+					t.Errorf("List(alice) during concurrent logins = %d sessions, want at most the cap 5", len(got))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got, _ := s.List(ctx, "alice"); len(got) != 5 {
+		t.Errorf("List(alice) = %d sessions, want the cap 5", len(got))
+	}
+	if _, err := s.Get(ctx, "bob"); err != nil {
+		t.Errorf("Get(bob's session) after alice's logins: %v", err)
+	}
+	if s.Len() != 6 {
+		t.Errorf("Len() = %d, want 6 (alice's 5, bob's 1)", s.Len())
+	}
+	checkIndex(t, s)
+}
+
+// Expired sessions that the sweeper has not dropped yet make room before a
+// live one goes; the default cap is 100; ties in CreatedAt go by ID.
+func TestCapDetails(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := New(Options{Now: c.Now, SweepInterval: -1, MaxSessionsPerUser: 2})
+	defer s.Close()
+	create := func(id string, idle time.Duration) {
+		t.Helper()
+		if err := s.Create(ctx, newSession(c, id, "alice", idle, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() string {
+		t.Helper()
+		got, _ := s.List(ctx, "alice")
+		var ids []string
+		for _, x := range got {
+			ids = append(ids, x.ID)
+		}
+		return fmt.Sprint(ids)
+	}
+	create("b", time.Hour) // same CreatedAt as a: the smaller ID goes first
+	create("a", time.Hour)
+	c.Add(time.Second)
+	create("c", time.Hour)
+	if got := list(); got != "[b c]" {
+		t.Errorf("List after a tie = %s, want [b c]", got)
+	}
+	c.Add(time.Second)
+	create("d", time.Minute)
+	c.Add(2 * time.Minute) // d idles out but stays held
+	create("e", time.Hour)
+	if got := list(); got != "[c e]" {
+		t.Errorf("List = %s, want [c e]: the expired d should have gone before the live c", got)
+	}
+	if s.Len() != 2 {
+		t.Errorf("Len() = %d, want 2", s.Len())
+	}
+	checkIndex(t, s)
+
+	d := New(Options{Now: c.Now, SweepInterval: -1})
+	defer d.Close()
+	for i := range 101 {
+		if err := d.Create(ctx, newSession(c, fmt.Sprint(i), "alice", time.Hour, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		c.Add(time.Millisecond)
+	}
+	if got, _ := d.List(ctx, "alice"); len(got) != 100 || got[0].ID != "1" {
+		t.Errorf("default cap: List = %d sessions, want 100 from \"1\" on", len(got))
+	}
+	checkIndex(t, d)
 }

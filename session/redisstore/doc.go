@@ -18,6 +18,11 @@
 // opaque strings (the server hashes user names before they get here); every
 // sso instance on one Redis shares their counts and blocks.
 //
+// A user holds at most Options.MaxSessionsPerUser sessions (default 100):
+// Create evicts the user's oldest ones, lowest score first, one key per
+// command. Logins of one user racing each other may leave them one or two
+// over the cap until their next login.
+//
 //	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
 //	store := redisstore.New(client, redisstore.Options{})
 //	if err := store.Ping(ctx); err != nil { ... } // fail at start-up

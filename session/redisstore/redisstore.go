@@ -27,15 +27,19 @@ type Options struct {
 	// Now is the clock used to refuse expired records that Redis has not
 	// dropped yet; default time.Now. Redis's own clock rules the TTLs.
 	Now func() time.Time
+	// MaxSessionsPerUser bounds the sessions of one user; default 100,
+	// negative: unlimited. See Create for how the cap is kept.
+	MaxSessionsPerUser int
 }
 
 // Store is a session.Store, session.KeyStore and session.Limiter on Redis.
 // It is safe for concurrent use; it does not own the client and never
 // closes it.
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	now    func() time.Time
+	client     redis.UniversalClient
+	prefix     string
+	now        func() time.Time
+	maxPerUser int // <= 0: unlimited
 }
 
 // New returns a Store on client.
@@ -46,7 +50,13 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{client: client, prefix: opts.Prefix, now: opts.Now}
+	switch {
+	case opts.MaxSessionsPerUser == 0:
+		opts.MaxSessionsPerUser = 100
+	case opts.MaxSessionsPerUser < 0:
+		opts.MaxSessionsPerUser = -1
+	}
+	return &Store{client: client, prefix: opts.Prefix, now: opts.Now, maxPerUser: opts.MaxSessionsPerUser}
 }
 
 func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }
@@ -102,7 +112,10 @@ func decodeSession(b []byte) (*session.Session, error) {
 	return &s, nil
 }
 
-// Create implements session.Store.
+// Create implements session.Store. Once the session is stored and indexed,
+// a user over MaxSessionsPerUser loses the index entries whose session has
+// already expired, then their oldest live sessions (lowest ExpiresAt, which
+// is CreatedAt + SSO_SESSION_MAX) until the count fits; see trim.
 func (s *Store) Create(ctx context.Context, sess *session.Session) error {
 	if err := sess.Validate(); err != nil {
 		return fmt.Errorf("redisstore: create: %w", err)
@@ -127,7 +140,93 @@ func (s *Store) Create(ctx context.Context, sess *session.Session) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: create: index: %w", err)
 	}
+	if err := s.trim(ctx, sess); err != nil {
+		return fmt.Errorf("redisstore: create: cap: %w", err)
+	}
 	return nil
+}
+
+// trim keeps the user of the just-indexed session sess within the cap. The
+// session keys and the index live in different hash slots, so no script
+// can do this atomically on a cluster; instead, each step touches one key:
+// ZCARD; ZRANGE; EXISTS per candidate; DEL per evicted session; one ZREM.
+// Sessions are deleted before their index entries, so a failure half-way
+// leaves them reachable by DeleteUser.
+//
+// Only entries ordered before sess in the index (score, then id, as Redis
+// orders them) are candidates. Two concurrent logins of one user therefore
+// cannot evict each other's new session (with a cap of 1 both would be
+// lost otherwise), but each may miss the other's entry, so the count can
+// stay one or two over the cap until the user's next login.
+func (s *Store) trim(ctx context.Context, sess *session.Session) error {
+	if s.maxPerUser <= 0 {
+		return nil
+	}
+	idx := s.userSessions(sess.User)
+	n, err := s.client.ZCard(ctx, idx).Result()
+	if err != nil {
+		return err
+	}
+	if n <= int64(s.maxPerUser) {
+		return nil
+	}
+	entries, err := s.client.ZRangeWithScores(ctx, idx, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	score := float64(sess.ExpiresAt.UnixMilli())
+	var older []string // oldest first
+	for _, z := range entries {
+		id, _ := z.Member.(string)
+		if z.Score < score || (z.Score == score && id < sess.ID) {
+			older = append(older, id)
+		}
+	}
+	if len(older) == 0 {
+		return nil
+	}
+	// Entries whose session is gone (idle timeout, or a Delete that lost
+	// its index write) go first: dropping them frees room for nothing.
+	exists := make([]*redis.IntCmd, len(older))
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range older {
+			exists[i] = p.Exists(ctx, s.sessionKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var drop []any
+	var live []string
+	for i, c := range exists {
+		if c.Val() == 0 {
+			drop = append(drop, older[i])
+		} else {
+			live = append(live, older[i])
+		}
+	}
+	surplus := len(entries) - len(drop) - s.maxPerUser
+	evict := live[:max(0, min(surplus, len(live)))]
+	if len(evict) > 0 {
+		// One DEL per key: a multi-key DEL would span hash slots.
+		_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, id := range evict {
+				p.Del(ctx, s.sessionKey(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range evict {
+			drop = append(drop, id)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	return s.client.ZRem(ctx, idx, drop...).Err()
 }
 
 // get returns the stored session, expired or not; ErrNotFound when absent.

@@ -25,8 +25,8 @@ func newClient(t *testing.T, addr string) *redis.Client {
 // of one shared client.
 func run(t *testing.T, client redis.UniversalClient) {
 	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) storetest.Store {
-		return New(client, Options{Prefix: fmt.Sprintf("t%d:", n.Add(1))})
+	storetest.Run(t, func(t *testing.T, perUser int) storetest.Store {
+		return New(client, Options{Prefix: fmt.Sprintf("t%d:", n.Add(1)), MaxSessionsPerUser: perUser})
 	})
 }
 
@@ -210,5 +210,75 @@ func TestLimiterLayout(t *testing.T) {
 	}
 	if _, err := st.Hit(ctx, "x", time.Minute); err == nil {
 		t.Error("Hit with Redis down = nil error, want one")
+	}
+}
+
+// The cap leaves no stale entries in the index, applies 100 by default, and
+// never lets a login evict a newer session: of two concurrent logins under
+// a cap of 1, the older cannot take the newer with it.
+func TestCapLayout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, testredis.Start(t))
+	at := func(id string, created time.Time) *session.Session {
+		return &session.Session{ID: id, User: "u", CreatedAt: created, LastSeen: created, Idle: 2 * time.Hour, ExpiresAt: created.Add(2 * time.Hour)}
+	}
+	base := time.Now().Add(-time.Hour)
+	members := func(st *Store) []string {
+		t.Helper()
+		m, err := c.ZRange(ctx, st.userSessions("u"), 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	st := New(c, Options{Prefix: "def:"})
+	for i := range 101 {
+		if err := st.Create(ctx, at(fmt.Sprint(i), base.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := members(st); len(m) != 100 || m[0] != "1" {
+		t.Errorf("default cap: index = %d members, want 100 from \"1\" on", len(m))
+	}
+	if n := c.Exists(ctx, "def:s:0").Val(); n != 0 {
+		t.Errorf("EXISTS of the evicted session = %d, want 0", n)
+	}
+
+	st = New(c, Options{Prefix: "one:", MaxSessionsPerUser: 1})
+	newer, older := at("newer", base.Add(2*time.Second)), at("older", base.Add(time.Second))
+	// As if both logins raced and the newer one trimmed first.
+	for _, s := range []*session.Session{newer, older} {
+		if err := st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := members(st); fmt.Sprint(m) != "[older newer]" {
+		t.Errorf("index after an older login = %q, want both: it must not evict a newer session", m)
+	}
+	// A dead entry (its record gone) and the two over the cap: the next
+	// login trims them all, from the index too.
+	if err := c.ZAdd(ctx, st.userSessions("u"), redis.Z{Score: float64(base.Add(3 * time.Hour).UnixMilli()), Member: "ghost"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Create(ctx, at("last", base.Add(3*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if m := members(st); fmt.Sprint(m) != "[last ghost]" {
+		// ghost scores above last: not a candidate, so it stays until a
+		// List prunes it.
+		t.Errorf("index after the next login = %q, want [last ghost]", m)
+	}
+	if got, err := st.List(ctx, "u"); err != nil || len(got) != 1 || got[0].ID != "last" {
+		t.Errorf("List = %d sessions, %v; want only the last", len(got), err)
+	}
+	if m := members(st); fmt.Sprint(m) != "[last]" {
+		t.Errorf("index after List = %q, want [last]", m)
+	}
+	for _, id := range []string{"newer", "older"} {
+		if n := c.Exists(ctx, "one:s:"+id).Val(); n != 0 {
+			t.Errorf("EXISTS one:s:%s = %d, want 0 (evicted)", id, n)
+		}
 	}
 }

@@ -4,8 +4,8 @@
 // clock rules its TTLs; the whole suite takes about a second.
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) storetest.Store {
-//			s := memstore.New(memstore.Options{})
+//		storetest.Run(t, func(t *testing.T, perUser int) storetest.Store {
+//			s := memstore.New(memstore.Options{MaxSessionsPerUser: perUser})
 //			t.Cleanup(func() { s.Close() })
 //			return s
 //		})

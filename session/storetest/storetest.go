@@ -26,9 +26,33 @@ type Store interface {
 // keeps TTLs in milliseconds.
 const Tolerance = time.Millisecond
 
+// CapSlack is how far over its per-user cap a store may be right after
+// concurrent logins of one user: redisstore cannot trim atomically on a
+// cluster. The next login of that user must bring it back to the cap.
+const CapSlack = 2
+
 // Run runs the suite. newStore must return a fresh, empty store each time
-// it is called; subtests run in parallel, each with its own store.
-func Run(t *testing.T, newStore func(t *testing.T) Store) {
+// it is called, with perUser as its cap on the sessions of one user (the
+// stores' MaxSessionsPerUser: 0 for the default, negative for none); most
+// subtests pass 0. Subtests run in parallel, each with its own store.
+func Run(t *testing.T, newStore func(t *testing.T, perUser int) Store) {
+	capped := []struct {
+		name    string
+		perUser int
+		f       func(*testing.T, Store, int)
+	}{
+		{"CapKeepsNewest", 3, testCapKeepsNewest},
+		{"CapDropsDeadFirst", 2, testCapDropsDeadFirst},
+		{"CapOne", 1, testCapOne},
+		{"CapConcurrent", 5, testCapConcurrent},
+		{"CapUnlimited", -1, testCapUnlimited},
+	}
+	for _, tc := range capped {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.f(t, newStore(t, tc.perUser), tc.perUser)
+		})
+	}
 	tests := []struct {
 		name string
 		f    func(*testing.T, Store)
@@ -62,7 +86,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.f(t, newStore(t))
+			tc.f(t, newStore(t, 0))
 		})
 	}
 }
