@@ -247,9 +247,13 @@ func TestLogoutForm(t *testing.T) {
 		t.Fatalf("home page: no csrf_token field in %s", home.body)
 	}
 
-	// Without the token: refused, still logged in.
+	// Without the token: refused, still logged in; the person gets the
+	// sign-out page back with a working form, not JSON.
 	r := do(t, c, req{method: "POST", url: hub + "/logout", body: "rd=/", ctype: "application/x-www-form-urlencoded"})
 	expectStatus(t, r, http.StatusForbidden)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || csrfFieldRE.Find(r.body) == nil {
+		t.Errorf("refused logout form: %s, want the sign-out page with a csrf_token field", ct)
+	}
 	if code, _ := e.authWithCookie(t, value); code != http.StatusOK {
 		t.Fatalf("/auth after a refused logout = %d, want 200", code)
 	}

@@ -183,6 +183,15 @@ func (s *Server) logoutSubmit(c *gin.Context) {
 	}
 	if sess != nil {
 		if err := s.checkCSRF(c, sess); err != nil {
+			if c.ContentType() == "application/x-www-form-urlencoded" {
+				// A person gets the page back, with a form that works.
+				s.render(c, http.StatusForbidden, "logout.html", pageData{
+					Title: "Sign out", RD: c.PostForm("rd"), User: sess.User, CSRFToken: sess.CSRFToken,
+					Error: "This sign-out form expired or came from another site. Sign out here instead.",
+				})
+				c.Abort()
+				return
+			}
 			s.fail(c, err)
 			return
 		}
