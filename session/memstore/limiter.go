@@ -17,8 +17,7 @@ type limit struct {
 	count        int
 	windowEnd    time.Time // the count is void from here on
 	blockedUntil time.Time
-	deadline     time.Time // the later of windowEnd and blockedUntil, cached for the heap
-	index        int
+	slot         // deadline: the later of windowEnd and blockedUntil, cached for the heap
 }
 
 func (l *limit) fix() {
@@ -26,29 +25,6 @@ func (l *limit) fix() {
 	if l.blockedUntil.After(l.deadline) {
 		l.deadline = l.blockedUntil
 	}
-}
-
-// limitHeap implements heap.Interface, earliest deadline first.
-type limitHeap []*limit
-
-func (h limitHeap) Len() int           { return len(h) }
-func (h limitHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h limitHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *limitHeap) Push(x any) {
-	l := x.(*limit)
-	l.index = len(*h)
-	*h = append(*h, l)
-}
-func (h *limitHeap) Pop() any {
-	old := *h
-	l := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return l
 }
 
 // dropExpiredLimitsLocked drops keys with neither a live count nor a block.

@@ -53,12 +53,12 @@ type Store struct {
 
 	mu         sync.RWMutex
 	sessions   map[string]*entry
-	byDL       deadlineHeap                   // every entry, earliest Deadline on top
+	byDL       byDeadline[*entry]             // every entry, earliest Deadline on top
 	byUser     map[string]map[string]struct{} // user -> session ids
 	keys       map[string]*session.APIKey     // by hash
 	keysByID   map[string]map[string]string   // user -> key id -> hash
 	limits     map[string]*limit              // Limiter keys
-	limitsByDL limitHeap                      // every limit, earliest deadline on top
+	limitsByDL byDeadline[*limit]             // every limit, earliest deadline on top
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -438,30 +438,6 @@ func (s *Store) TouchKey(_ context.Context, hash string, now time.Time) error {
 
 // entry is a session and its place in the deadline heap.
 type entry struct {
-	s        *session.Session
-	deadline time.Time // s.Deadline(), cached for the heap
-	index    int
-}
-
-// deadlineHeap implements heap.Interface, earliest deadline first.
-type deadlineHeap []*entry
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h deadlineHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *deadlineHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
+	s    *session.Session
+	slot // deadline: s.Deadline(), cached for the heap
 }
