@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/example/sso/apikey"
 	"github.com/example/sso/authz"
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
+	"github.com/example/sso/internal/testusers"
 	"github.com/example/sso/session"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/ticket"
@@ -100,31 +99,9 @@ func key(b byte) []byte {
 	return k
 }
 
-var (
-	dirOnce sync.Once
-	dir     *users.Directory
-	dirErr  error
-)
-
-// directory returns alice (admins, dev) and bob (no groups), hashed with
-// bcrypt's minimum cost so that the tests stay fast.
 func directory(t testing.TB) *users.Directory {
 	t.Helper()
-	dirOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-		if err != nil {
-			dirErr = err
-			return
-		}
-		dir, dirErr = users.New([]users.User{
-			{Name: "alice", Email: "alice@example.test", Groups: []string{"admins", "dev"}},
-			{Name: "bob", Email: "bob@example.test"},
-		}, map[string]string{"alice": string(h), "bob": string(h)})
-	})
-	if dirErr != nil {
-		t.Fatalf("users.New: %v", dirErr)
-	}
-	return dir
+	return testusers.Directory(t, password)
 }
 
 // newFixture builds an Authenticator and Handler over mem, or over a new

@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/example/sso/authz"
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
+	"github.com/example/sso/internal/testusers"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/ticket"
@@ -59,29 +59,9 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-var (
-	dirOnce sync.Once
-	dir     *users.Directory
-	dirErr  error
-)
-
 func directory(t testing.TB) *users.Directory {
 	t.Helper()
-	dirOnce.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-		if err != nil {
-			dirErr = err
-			return
-		}
-		dir, dirErr = users.New([]users.User{
-			{Name: "alice", Email: "alice@example.test", Groups: []string{"admins", "dev"}},
-			{Name: "bob", Email: "bob@example.test"},
-		}, map[string]string{"alice": string(h), "bob": string(h)})
-	})
-	if dirErr != nil {
-		t.Fatalf("users.New: %v", dirErr)
-	}
-	return dir
+	return testusers.Directory(t, password)
 }
 
 // env is one sso server behind httptest.NewServer, reachable under every
