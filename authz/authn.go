@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,16 +91,33 @@ func (a *Authenticator) now() time.Time {
 	return time.Now()
 }
 
+// ErrAmbiguous means the request carries session cookies that name live
+// sessions of different users. A sibling host can set cookies of our name for
+// the parent domain (cookie tossing), and the Cookie header does not say who
+// set which, so no identity is chosen: picking the first would let the
+// sibling swap the victim into its own account. It wraps ErrUnauthenticated,
+// so a caller that does not single it out answers 401.
+var ErrAmbiguous = fmt.Errorf("%w: session cookies of different users", ErrUnauthenticated)
+
+// MaxSessionCookies is how many distinct signed session cookies one request
+// may carry; each costs a store read. More is refused as ambiguous without
+// reading any: trying only some could pick one user while an untried cookie
+// names another. A browser has one or two (the parent-domain cookie and a
+// host-only copy left by an earlier configuration).
+const MaxSessionCookies = 3
+
 // Authenticate tries, in the contract's order, the session cookie,
 // `Authorization: Bearer <API key or JWT>` and `X-API-Key`. A credential that
 // is present but invalid does not stop the search: a stale cookie must not
-// hide a valid API key the same client sends.
+// hide a valid API key the same client sends. Ambiguous session cookies do
+// stop it (ErrAmbiguous): a browser whose cookies were tossed gets no
+// identity at all.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Identity, error) {
 	s, err := a.SessionFromRequest(ctx, r)
 	switch {
 	case err == nil:
 		return Identity{User: s.User, Email: s.Email, Groups: s.Groups, Method: MethodSession, Session: s}, nil
-	case !errors.Is(err, ErrUnauthenticated):
+	case errors.Is(err, ErrAmbiguous), !errors.Is(err, ErrUnauthenticated):
 		return Identity{}, err
 	}
 	if bearer, ok := bearerToken(r); ok {
@@ -115,64 +133,131 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Iden
 }
 
 // SessionFromRequest returns the live session named by the request's session
-// cookie, refreshing its last-seen time when due. Every cookie of our name is
-// tried (a host-only copy left by an earlier configuration may come first).
+// cookies, refreshing its last-seen time when due. Several cookies of one
+// user are fine (the first live one is taken); cookies of different users
+// are ErrAmbiguous.
 func (a *Authenticator) SessionFromRequest(ctx context.Context, r *http.Request) (*session.Session, error) {
-	var lastErr error = ErrUnauthenticated
-	for _, c := range r.CookiesNamed(a.Cookies.Name()) {
-		s, err := a.SessionFromValue(ctx, c.Value)
-		if err == nil {
-			return s, nil
-		}
-		if !errors.Is(err, ErrUnauthenticated) {
-			return nil, err
-		}
-		lastErr = err
+	list, err := a.SessionsFromRequest(ctx, r)
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return a.touch(ctx, list[0])
 }
 
-// SessionFromValue checks a cookie value: its signature first, so a forged or
-// garbled value never costs a store look-up, then the store.
-func (a *Authenticator) SessionFromValue(ctx context.Context, value string) (*session.Session, error) {
-	raw, err := a.Codec.Decode(value)
+// SessionsFromRequest returns every live session the request's session
+// cookies name, in cookie order, each once. Signatures are checked first, so
+// forged or garbled values cost no store read; a value sent several times is
+// read once; more than MaxSessionCookies distinct signed values are refused
+// unread. It returns ErrUnauthenticated when none is live, ErrAmbiguous when
+// they belong to different users (the list is still returned, so the hub can
+// say whose and end them on sign-out), and a wrapped store error otherwise.
+// It does not refresh last-seen.
+func (a *Authenticator) SessionsFromRequest(ctx context.Context, r *http.Request) ([]*session.Session, error) {
+	ids, err := a.signedIDs(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return nil, err
 	}
-	id := ticket.Hash(raw)
-	s, err := a.Sessions.Get(ctx, id)
-	if errors.Is(err, session.ErrNotFound) {
+	var (
+		live []*session.Session
+		now  = a.now()
+	)
+	for _, id := range ids {
+		s, err := a.Sessions.Get(ctx, id)
+		if errors.Is(err, session.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("authz: read session: %w", err)
+		}
+		if !now.Before(s.Deadline()) {
+			continue
+		}
+		// A user disabled in or removed from the users file loses the
+		// sessions it holds at once, not when they expire (they may
+		// outlive a restart in Redis).
+		u, ok := a.Users.Lookup(s.User)
+		if !ok {
+			continue
+		}
+		// Email and groups are the users file's now, not what they were
+		// at login: a user taken out of a group loses it at once.
+		s.Email, s.Groups = u.Email, u.Groups
+		live = append(live, s)
+	}
+	if len(live) == 0 {
 		return nil, ErrUnauthenticated
 	}
-	if err != nil {
-		return nil, fmt.Errorf("authz: read session: %w", err)
-	}
-	now := a.now()
-	if !now.Before(s.Deadline()) {
-		return nil, ErrUnauthenticated
-	}
-	// A user disabled in or removed from the users file loses the sessions
-	// it holds at once, not when they expire (they may outlive a restart in
-	// Redis).
-	u, ok := a.Users.Lookup(s.User)
-	if !ok {
-		return nil, ErrUnauthenticated
-	}
-	// Email and groups are the users file's now, not what they were at
-	// login: a user taken out of a group loses it at once.
-	s.Email, s.Groups = u.Email, u.Groups
-	if now.Sub(s.LastSeen) >= a.Refresh {
-		if err := a.Sessions.Touch(ctx, s.ID, now); err != nil {
-			if errors.Is(err, session.ErrNotFound) {
-				return nil, ErrUnauthenticated // deleted in between: logout wins
-			}
-			if a.OnTouchError != nil {
-				a.OnTouchError(err)
-			}
-		} else {
-			s.LastSeen = now
+	for _, s := range live[1:] {
+		if s.User != live[0].User {
+			return live, ErrAmbiguous
 		}
 	}
+	return live, nil
+}
+
+// signedIDs returns the session ids of the request's session cookies whose
+// signature holds, without duplicates, in cookie order.
+func (a *Authenticator) signedIDs(r *http.Request) ([]string, error) {
+	var (
+		seen []string // values already looked at; few, so a slice
+		ids  []string
+	)
+	for _, c := range r.CookiesNamed(a.Cookies.Name()) {
+		if slices.Contains(seen, c.Value) {
+			continue
+		}
+		if len(seen) >= 4*MaxSessionCookies {
+			// Hundreds of distinct garbage values: each costs a MAC,
+			// not a store read, but there is no reason to compute them.
+			break
+		}
+		seen = append(seen, c.Value)
+		raw, err := a.Codec.Decode(c.Value)
+		if err != nil {
+			continue
+		}
+		id := ticket.Hash(raw)
+		if slices.Contains(ids, id) {
+			continue // one id under two keys of the ring
+		}
+		if len(ids) == MaxSessionCookies {
+			return nil, fmt.Errorf("%w (more than %d signed session cookies)", ErrAmbiguous, MaxSessionCookies)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil, ErrUnauthenticated
+	}
+	return ids, nil
+}
+
+// SessionFromValue checks one cookie value: its signature first, so a forged
+// or garbled value never costs a store look-up, then the store.
+func (a *Authenticator) SessionFromValue(ctx context.Context, value string) (*session.Session, error) {
+	if _, err := a.Codec.Decode(value); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+	}
+	// The value passed Decode: strict base64url, safe in a Cookie header.
+	r := &http.Request{Header: http.Header{"Cookie": {a.Cookies.Name() + "=" + value}}}
+	return a.SessionFromRequest(ctx, r)
+}
+
+// touch refreshes s's last-seen time when due.
+func (a *Authenticator) touch(ctx context.Context, s *session.Session) (*session.Session, error) {
+	now := a.now()
+	if now.Sub(s.LastSeen) < a.Refresh {
+		return s, nil
+	}
+	if err := a.Sessions.Touch(ctx, s.ID, now); err != nil {
+		if errors.Is(err, session.ErrNotFound) {
+			return nil, ErrUnauthenticated // deleted in between: logout wins
+		}
+		if a.OnTouchError != nil {
+			a.OnTouchError(err)
+		}
+		return s, nil
+	}
+	s.LastSeen = now
 	return s, nil
 }
 

@@ -320,7 +320,6 @@ func TestAuthUnauthorizedLoginURL(t *testing.T) {
 	}{
 		{"trusted proxy", trustedIP, "https://app.example.test/orders?id=7", base + "?rd=" + url.QueryEscape("https://app.example.test/orders?id=7")},
 		{"trusted proxy, ipv6 loopback", "[::1]:5555", "https://api.example.test/v1", base + "?rd=" + url.QueryEscape("https://api.example.test/v1")},
-		{"untrusted peer", strangerIP, "https://app.example.test/orders?id=7", base},
 		{"foreign host", trustedIP, "https://evil.net/", base},
 		{"look-alike host", trustedIP, "https://example.test.evil.net/", base},
 		{"plain http", trustedIP, "http://app.example.test/", base},
@@ -892,19 +891,38 @@ func TestSessionGroupsComeFromUsersFile(t *testing.T) {
 	}
 }
 
-// nginx outside SSO_TRUSTED_PROXIES silently loses the forgery shield and rd:
-// sso says so, once.
-func TestWarnsOnceAboutUntrustedOriginalHeaders(t *testing.T) {
+// nginx outside SSO_TRUSTED_PROXIES would silently lose the forgery shield
+// and rd: such a request fails closed with a 500 that names the setting, and
+// the log says so once.
+func TestUntrustedOriginalHeadersFailClosed(t *testing.T) {
 	f := newFixture(t, nil)
 	var logs strings.Builder
 	f.h.Log = slog.New(slog.NewTextHandler(&logs, nil))
-	for range 3 {
-		r := authRequest("/auth")
-		r.RemoteAddr = strangerIP
-		r.Header.Set("X-Original-Method", "POST")
-		f.serve(r)
+	value := f.login(t, "alice")
+	for _, hdr := range []string{"X-Original-Method", "X-Original-URL"} {
+		for range 3 {
+			r := withCookie(authRequest("/auth"), value)
+			r.RemoteAddr = strangerIP
+			r.Header.Set(hdr, map[string]string{"X-Original-Method": "POST", "X-Original-URL": "https://app.example.test/"}[hdr])
+			w := f.serve(r)
+			if w.Code != http.StatusInternalServerError || w.Header().Get("X-Auth-Error") != "untrusted_proxy" {
+				t.Fatalf("%s from an untrusted peer: %d %q, want 500 untrusted_proxy", hdr, w.Code, w.Header().Get("X-Auth-Error"))
+			}
+			if !strings.Contains(w.Body.String(), "SSO_TRUSTED_PROXIES") {
+				t.Errorf("body %q does not name SSO_TRUSTED_PROXIES", w.Body)
+			}
+			if u := w.Header().Get("X-Auth-User"); u != "" {
+				t.Errorf("500 carries X-Auth-User %q", u)
+			}
+		}
 	}
-	if n := strings.Count(logs.String(), "X-Original-* headers from a peer"); n != 1 {
-		t.Errorf("warned %d times, want once:\n%s", n, logs.String())
+	if n := strings.Count(logs.String(), "answering 500 untrusted_proxy"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
+	}
+	// The same peer without the headers is an ordinary direct caller.
+	r := withCookie(authRequest("/auth"), value)
+	r.RemoteAddr = strangerIP
+	if w := f.serve(r); w.Code != http.StatusOK {
+		t.Errorf("direct /auth from the same peer = %d, want 200", w.Code)
 	}
 }

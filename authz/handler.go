@@ -44,8 +44,8 @@ type Handler struct {
 	Observe func(Result, Method)
 
 	tokens tokenCache
-	// untrusted warns once about X-Original-* from a peer that is not a
-	// trusted proxy: the forgery shield and rd are off for such requests.
+	// untrusted logs once about X-Original-* from a peer that is not a
+	// trusted proxy.
 	untrusted sync.Once
 }
 
@@ -81,9 +81,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	trusted := h.Proxies.Trusted(r)
 	if !trusted && (r.Header.Get("X-Original-Method") != "" || r.Header.Get("X-Original-URL") != "") {
+		// Fail closed: ignoring the headers would silently turn the
+		// forgery shield off for every upstream behind a proxy missing
+		// from the list. nginx turns this 5xx into a 500 for the client.
 		h.untrusted.Do(func() {
-			h.Log.Warn("auth: X-Original-* headers from a peer outside SSO_TRUSTED_PROXIES are ignored, so the cross-site shield and rd are off for its requests; add nginx's address to SSO_TRUSTED_PROXIES if this is nginx", "peer", r.RemoteAddr)
+			h.Log.Error("auth: X-Original-* headers from a peer outside SSO_TRUSTED_PROXIES; answering 500 untrusted_proxy until nginx's address is added to SSO_TRUSTED_PROXIES", "peer", r.RemoteAddr)
 		})
+		h.observe(ResultError, "")
+		w.Header().Set("X-Auth-Error", "untrusted_proxy")
+		writeJSON(w, http.StatusInternalServerError, "untrusted_proxy", "X-Original-* headers from "+peerIP(r)+", which SSO_TRUSTED_PROXIES does not list", "")
+		return
 	}
 	method := http.MethodGet
 	originalURL := ""
@@ -128,10 +135,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, ErrUnauthenticated) {
 			h.observe(ResultUnauthorized, "")
-			login := h.loginURL(originalURL) // only here: rd checking is not free
+			code, msg, reason := "unauthorized", "login required", ""
+			if errors.Is(err, ErrAmbiguous) {
+				// The hub must not bounce the browser straight back (its
+				// own cookies may look fine): it shows whose sessions
+				// these are and offers to sign out of them.
+				code, msg, reason = "ambiguous_session", "session cookies of different users: sign out at the login hub", "ambiguous_session"
+			}
+			login := h.loginURL(originalURL, reason) // only here: rd checking is not free
 			w.Header().Set("X-Auth-Login-URL", login)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
-			reply(http.StatusUnauthorized, "unauthorized", "login required", login)
+			reply(http.StatusUnauthorized, code, msg, login)
 			return
 		}
 		// A store outage is never a 200. nginx turns any status other than
@@ -197,16 +211,30 @@ func (h *Handler) upstreamToken(id Identity) (string, error) {
 
 // loginURL is the login hub's page with rd set to the original URL, when that
 // URL is one we would follow after login.
-func (h *Handler) loginURL(original string) string {
+// reason, when set, travels as the hub's `reason` parameter.
+func (h *Handler) loginURL(original, reason string) string {
 	u := strings.TrimRight(h.LoginURL, "/") + "/login"
-	if original == "" {
+	q := url.Values{}
+	if original != "" {
+		if target, ok := redirect.Check(original, h.Auth.Cookies.Contains); ok {
+			q.Set("rd", target)
+		}
+	}
+	if reason != "" {
+		q.Set("reason", reason)
+	}
+	if len(q) == 0 {
 		return u
 	}
-	target, ok := redirect.Check(original, h.Auth.Cookies.Contains)
-	if !ok {
-		return u
+	return u + "?" + q.Encode()
+}
+
+// peerIP is the address of r's peer, without the port.
+func peerIP(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().String()
 	}
-	return u + "?rd=" + url.QueryEscape(target)
+	return "an unknown peer"
 }
 
 func safeMethod(m string) bool {
