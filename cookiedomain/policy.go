@@ -214,3 +214,69 @@ func (p *Policy) cookie(value string) *http.Cookie {
 		SameSite: p.sameSite,
 	}
 }
+
+// MaxClearPaths bounds the paths ClearAtPaths clears the cookie at.
+const MaxClearPaths = 16
+
+// ClearAtPaths returns cookies that delete a session cookie of our name set
+// for the parent domain of host at any Path a browser would send with a
+// request for one of the given URL paths, other than "/" (ClearCookies covers
+// that). A sibling host can set such a cookie (cookie tossing: a longer Path
+// is sent first), and the Cookie header does not say its Path; but a cookie
+// sent with a request for /a/b has a Path that is a prefix of it: /a, /a/ or
+// /a/b. At most MaxClearPaths cookies are returned; paths with bytes a
+// cookie Path cannot hold are skipped.
+func (p *Policy) ClearAtPaths(host string, urlPaths ...string) ([]*http.Cookie, error) {
+	parent, err := p.For(host)
+	if err != nil {
+		return nil, err
+	}
+	var out []*http.Cookie
+	for _, path := range PathPrefixes(urlPaths...) {
+		if len(out) == MaxClearPaths {
+			break
+		}
+		c := p.clearing()
+		c.Domain, c.Path = parent, path
+		if c.Valid() != nil {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// PathPrefixes returns, without duplicates and in order, every cookie Path
+// other than "/" that path-matches (RFC 6265 §5.1.4) one of the request paths:
+// for /a/b that is /a, /a/ and /a/b. Paths that do not start with "/", or hold
+// bytes outside printable ASCII or a ";", are skipped.
+func PathPrefixes(paths ...string) []string {
+	var out []string
+	add := func(s string) {
+		if s != "/" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, path := range paths {
+		if !strings.HasPrefix(path, "/") || !validCookiePath(path) {
+			continue
+		}
+		for i := 1; i < len(path); i++ {
+			if path[i] == '/' {
+				add(path[:i])
+				add(path[:i+1])
+			}
+		}
+		add(path)
+	}
+	return out
+}
+
+func validCookiePath(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b > 0x7e || b == ';' {
+			return false
+		}
+	}
+	return true
+}
