@@ -294,6 +294,9 @@ func TestSettings(t *testing.T) {
 			want: map[string]string{"SSO_CORS_HEADERS": "X-Request-Id,If-Match"}},
 		{name: "cors headers star", set: map[string]string{"SSO_CORS_HEADERS": "*"}, wantErr: `SSO_CORS_HEADERS="*": entry "*" is not a header name`},
 		{name: "cors headers space", set: map[string]string{"SSO_CORS_HEADERS": "X Bad"}, wantErr: `entry "X Bad" is not a header name`},
+		{name: "login origins", set: map[string]string{"SSO_LOGIN_ORIGINS": "https://app.example.com, https://*.example.org"},
+			want: map[string]string{"SSO_LOGIN_ORIGINS": "https://app.example.com,https://*.example.org"}},
+		{name: "login origins path", set: map[string]string{"SSO_LOGIN_ORIGINS": "https://app.example.com/x"}, wantErr: `SSO_LOGIN_ORIGINS="https://app.example.com/x": entry`},
 		{name: "cors empty entry", set: map[string]string{"SSO_CORS_ORIGINS": ",https://a.example.com"}, wantErr: `entry 1 is empty`},
 
 		{name: "proxies normalised", set: map[string]string{"SSO_TRUSTED_PROXIES": "10.0.0.1, 10.1.2.3/8, fd00::/8, ::1"},

@@ -33,6 +33,7 @@ type Config struct {
 	DefaultRedirect     string        // SSO_DEFAULT_REDIRECT; "" means the login hub page
 	CORSOrigins         []string      // SSO_CORS_ORIGINS; nil means the caller derives them
 	CORSHeaders         []string      // SSO_CORS_HEADERS: request headers allowed in preflights besides the defaults
+	LoginOrigins        []string      // SSO_LOGIN_ORIGINS: origins besides the hub's own from which POST /api/session may log in
 	TrustedProxies      []string      // SSO_TRUSTED_PROXIES, as masked CIDR prefixes
 	JWTIssuer           string        // SSO_JWT_ISSUER
 	JWTAudience         string        // SSO_JWT_AUDIENCE
@@ -159,6 +160,10 @@ func settings() []setting {
 			defDoc: "none: Content-Type, Authorization, X-CSRF-Token, X-Requested-With, X-API-Key only",
 			help:   "comma-separated extra request headers that preflights allow, for upstream APIs that need them",
 			field:  func(c *Config) any { return &c.CORSHeaders }},
+		{env: "SSO_LOGIN_ORIGINS", kind: kindList,
+			defDoc: "none: browsers log in only at the login hub itself",
+			help:   "comma-separated origins, exact or wildcard, besides the hub's own, whose pages may log in with POST /api/session (and so set the session cookie); each must also be allowed by SSO_CORS_ORIGINS",
+			field:  func(c *Config) any { return &c.LoginOrigins }},
 		{env: "SSO_TRUSTED_PROXIES", kind: kindList, def: "127.0.0.1/32,::1/128",
 			help:  "comma-separated CIDRs or IPs whose X-Forwarded-* and X-Original-* headers are believed",
 			field: func(c *Config) any { return &c.TrustedProxies }},

@@ -111,6 +111,12 @@ func (c Config) problems() []error {
 			badf("SSO_CORS_ORIGINS", origins, "entry %q %s", o, msg)
 		}
 	}
+	logins := strings.Join(c.LoginOrigins, ",")
+	for _, o := range c.LoginOrigins {
+		if msg := checkOrigin(o); msg != "" {
+			badf("SSO_LOGIN_ORIGINS", logins, "entry %q %s", o, msg)
+		}
+	}
 	headers := strings.Join(c.CORSHeaders, ",")
 	for _, h := range c.CORSHeaders {
 		if h == "*" || h == "" || strings.IndexFunc(h, func(r rune) bool { return !isTokenChar(r) }) >= 0 {

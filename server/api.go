@@ -81,7 +81,7 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, badRequest("username and password are required"))
 		return
 	}
-	if err := s.checkOrigin(c); err != nil {
+	if err := s.checkLoginOrigin(c); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -118,26 +118,49 @@ func (s *Server) getSession(c *gin.Context) {
 }
 
 // deleteSession is DELETE /api/session, the JSON logout. Without a live
-// session it still clears the cookies: logging out is idempotent.
+// session it still clears the cookies (logging out is idempotent), for a
+// request from an allowed origin or none. With cookies of several users it
+// ends every session they name and clears them: DELETE needs a preflight
+// from another origin, which only allowed origins pass.
 func (s *Server) deleteSession(c *gin.Context) {
-	sess, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request)
+	list, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request)
+	ambiguous := errors.Is(err, authz.ErrAmbiguous)
 	switch {
 	case err == nil:
-		if err := s.checkCSRF(c, sess); err != nil {
+		if err := s.checkCSRF(c, list[0]); err != nil {
 			s.fail(c, err)
 			return
 		}
-		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
+	case ambiguous, errors.Is(err, authz.ErrUnauthenticated):
+		if err := s.checkOrigin(c); err != nil {
 			s.fail(c, err)
 			return
 		}
-		s.opt.Log.Info("logout", "user", sess.User, "via", "api")
-	case !errors.Is(err, authz.ErrUnauthenticated):
+	default:
 		s.fail(c, err)
 		return
 	}
-	s.clearCookies(c)
+	if err := s.endSessions(c, list, "api"); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if ambiguous {
+		s.clearCookies(c, c.Request.URL.Path)
+	} else {
+		s.clearCookies(c)
+	}
 	c.Status(http.StatusNoContent)
+}
+
+// endSessions deletes each session and logs the logout.
+func (s *Server) endSessions(c *gin.Context, list []*session.Session, via string) error {
+	for _, sess := range list {
+		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
+			return err
+		}
+		s.opt.Log.Info("logout", "user", sess.User, "via", via)
+	}
+	return nil
 }
 
 type sessionInfoJSON struct {
@@ -360,7 +383,7 @@ func (s *Server) issueToken(c *gin.Context) {
 // requireSession admits only requests with a live session cookie.
 func (s *Server) requireSession(c *gin.Context) {
 	sess, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request)
-	if errors.Is(err, authz.ErrUnauthenticated) {
+	if errors.Is(err, authz.ErrUnauthenticated) && !errors.Is(err, authz.ErrAmbiguous) {
 		s.fail(c, errNoSession)
 		return
 	}
@@ -419,13 +442,40 @@ func (s *Server) checkCSRF(c *gin.Context, sess *session.Session) error {
 // login hub's own forms, whatever SSO_CORS_ORIGINS says) pass.
 func (s *Server) checkOrigin(c *gin.Context) error {
 	o := c.GetHeader("Origin")
-	if o == "" || s.opt.CORS.Allowed(o) {
-		return nil
-	}
-	if scheme, host, ok := strings.Cut(o, "://"); ok && (scheme == "https" || scheme == "http") && strings.EqualFold(host, s.requestHost(c.Request)) {
+	if o == "" || s.opt.CORS.Allowed(o) || s.ownOrigin(c) {
 		return nil
 	}
 	return errCrossOrigin
+}
+
+// ownOrigin reports whether the request has no Origin header or the login
+// hub's own: that of SSO_LOGIN_URL, or the host the request was sent to.
+func (s *Server) ownOrigin(c *gin.Context) bool {
+	o := c.GetHeader("Origin")
+	if o == "" || strings.EqualFold(o, s.hubOrigin) {
+		return true
+	}
+	scheme, host, ok := strings.Cut(o, "://")
+	if !ok || !strings.EqualFold(host, s.requestHost(c.Request)) {
+		return false
+	}
+	// Secure cookies are never sent over http, so neither is a login.
+	return scheme == "https" || (scheme == "http" && !s.opt.Cookies.Secure())
+}
+
+// checkLoginOrigin guards the requests that set the session cookie: from a
+// browser only the hub itself and the origins listed in SSO_LOGIN_ORIGINS
+// may log in, since any allowed origin (every sibling, by default) could
+// otherwise log the user into an account of its choosing (login CSRF).
+// Scripts send no Origin and pass.
+func (s *Server) checkLoginOrigin(c *gin.Context) error {
+	if s.ownOrigin(c) {
+		return nil
+	}
+	if s.opt.LoginOrigins != nil && s.opt.LoginOrigins.Allowed(c.GetHeader("Origin")) {
+		return nil
+	}
+	return errLoginOrigin
 }
 
 func currentIdentity(c *gin.Context) authz.Identity {

@@ -32,6 +32,7 @@ var (
 	errNoSession    = &apiError{http.StatusUnauthorized, "unauthorized", "a session cookie is required"}
 	errCSRF         = &apiError{http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token"}
 	errCrossOrigin  = &apiError{http.StatusForbidden, "cross_origin", "this origin is not allowed"}
+	errLoginOrigin  = &apiError{http.StatusForbidden, "cross_origin", "logins from this origin are not allowed (SSO_LOGIN_ORIGINS)"}
 	errContentType  = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json"}
 	errSessionOwner = &apiError{http.StatusNotFound, "not_found", "no such session"}
 	errKeyOwner     = &apiError{http.StatusNotFound, "not_found", "no such api key"}
@@ -92,6 +93,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 		// One answer whether or not the user exists.
 		c.Header("Retry-After", be.retryAfter())
 		c.AbortWithStatusJSON(http.StatusTooManyRequests, authz.ErrorBody{Error: "too_many_attempts", Message: "too many failed logins, try again later"})
+	case errors.Is(err, authz.ErrAmbiguous):
+		c.AbortWithStatusJSON(http.StatusUnauthorized, authz.ErrorBody{Error: "ambiguous_session", Message: "this request carries session cookies of different users; sign out (DELETE /api/session or the login hub) and sign in again", LoginURL: s.opt.LoginURL + "/login"})
 	case errors.Is(err, authz.ErrUnauthenticated):
 		c.AbortWithStatusJSON(http.StatusUnauthorized, authz.ErrorBody{Error: "unauthorized", Message: "login required", LoginURL: s.opt.LoginURL + "/login"})
 	case errors.Is(err, users.ErrInvalidCredentials):

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/redirect"
 	"github.com/example/sso/session"
 	"github.com/example/sso/users"
 )
@@ -17,8 +20,6 @@ import (
 var templateFS embed.FS
 
 var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
-
-const loginNonceCookie = "sso_login_nonce"
 
 type pageData struct {
 	Title     string
@@ -31,6 +32,9 @@ type pageData struct {
 	Groups    []string
 	Sessions  []*session.Session
 	CurrentID string
+	// Accounts and RDHost describe an ambiguous request (ambiguous.html).
+	Accounts []string
+	RDHost   string
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
@@ -49,23 +53,41 @@ func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
 	}
 }
 
-// pageSession returns the browser's live session, or nil. A store failure is
-// answered here and reported as handled.
-func (s *Server) pageSession(c *gin.Context) (*session.Session, bool) {
+// pageSessions returns the browser's live session, or the sessions of
+// different users its cookies name (ambiguous), or neither. A store failure
+// is answered here and reported as not ok.
+func (s *Server) pageSessions(c *gin.Context) (sess *session.Session, ambiguous []*session.Session, ok bool) {
 	sess, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request)
-	if err == nil {
-		return sess, true
-	}
-	if errors.Is(err, authz.ErrUnauthenticated) {
-		return nil, true
+	switch {
+	case err == nil:
+		return sess, nil, true
+	case errors.Is(err, authz.ErrAmbiguous):
+		// The list, for the page to say whose sessions these are; a store
+		// error reading it again is answered like any other.
+		list, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request)
+		if err != nil && !errors.Is(err, authz.ErrUnauthenticated) {
+			s.fail(c, err)
+			return nil, nil, false
+		}
+		if len(list) == 0 {
+			// More signed cookies than are read: say so without names.
+			list = []*session.Session{}
+		}
+		return nil, list, true
+	case errors.Is(err, authz.ErrUnauthenticated):
+		return nil, nil, true
 	}
 	s.fail(c, err)
-	return nil, false
+	return nil, nil, false
 }
 
 func (s *Server) home(c *gin.Context) {
-	sess, ok := s.pageSession(c)
+	sess, amb, ok := s.pageSessions(c)
 	if !ok {
+		return
+	}
+	if amb != nil {
+		s.showAmbiguous(c, http.StatusUnauthorized, amb, "", "")
 		return
 	}
 	if sess == nil {
@@ -88,30 +110,68 @@ func (s *Server) loginPage(c *gin.Context) {
 		s.fail(c, &hostError{host: s.requestHost(c.Request), err: err})
 		return
 	}
-	sess, ok := s.pageSession(c)
+	sess, amb, ok := s.pageSessions(c)
 	if !ok {
 		return
 	}
 	rd := c.Query("rd")
-	if sess != nil {
+	switch {
+	case amb != nil:
+		s.showAmbiguous(c, http.StatusUnauthorized, amb, rd, "")
+	case c.Query("reason") == "ambiguous_session":
+		// /auth saw cookies of several users where the hub may see one
+		// (a tossed cookie's Path can leave the hub out): bouncing back
+		// to rd would loop, signing out clears them under rd's path.
+		s.showAmbiguous(c, http.StatusOK, nil, rd, "")
+	case sess != nil:
 		c.Redirect(http.StatusSeeOther, s.redirectTarget(rd))
-		return
+	default:
+		s.showLoginForm(c, http.StatusOK, rd, "")
 	}
-	s.showLoginForm(c, http.StatusOK, rd, "")
 }
 
 func (s *Server) showLoginForm(c *gin.Context, status int, rd, msg string) {
-	nonce, err := randomToken()
+	tok, err := s.newFormToken(c, "login")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	// Host-only, short-lived: it only has to survive until the form is sent.
-	http.SetCookie(c.Writer, &http.Cookie{
-		Name: loginNonceCookie, Value: nonce, Path: "/login", MaxAge: 3600,
-		Secure: s.opt.Cookies.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode,
-	})
-	s.render(c, status, "login.html", pageData{Title: "Sign in", Error: msg, RD: rd, FormToken: s.formToken(nonce)})
+	s.render(c, status, "login.html", pageData{Title: "Sign in", Error: msg, RD: rd, FormToken: tok})
+}
+
+// showAmbiguous is the page for a browser whose cookies name sessions of
+// different users: it says whose, and offers a sign-out that ends them all
+// and clears the cookies, including tossed copies under rd's path.
+func (s *Server) showAmbiguous(c *gin.Context, status int, list []*session.Session, rd, msg string) {
+	tok, err := s.newFormToken(c, "signout")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var accounts []string
+	for _, x := range list {
+		if !slices.Contains(accounts, x.User) {
+			accounts = append(accounts, x.User)
+		}
+	}
+	d := pageData{Title: "Several accounts", Error: msg, RD: rd, FormToken: tok, Accounts: accounts}
+	if u, ok := s.checkedRD(rd); ok {
+		d.RDHost = u.Host
+	}
+	s.render(c, status, "ambiguous.html", d)
+}
+
+// checkedRD parses rd when the contract's rd rule would follow it.
+func (s *Server) checkedRD(rd string) (*url.URL, bool) {
+	if rd == "" {
+		return nil, false
+	}
+	t, ok := redirect.Check(rd, s.opt.Cookies.Contains)
+	if !ok {
+		return nil, false
+	}
+	u, err := url.Parse(t)
+	return u, err == nil
 }
 
 func (s *Server) loginSubmit(c *gin.Context) {
@@ -121,8 +181,7 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		return
 	}
 	rd := c.PostForm("rd")
-	nonce, err := c.Cookie(loginNonceCookie)
-	if err != nil || !equalSecret(c.PostForm("form_token"), s.formToken(nonce)) || s.checkOrigin(c) != nil {
+	if !s.checkFormToken(c, "login") {
 		s.showLoginForm(c, http.StatusForbidden, rd, "The form expired or came from another site. Please try again.")
 		return
 	}
@@ -156,56 +215,83 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		return
 	}
 	http.SetCookie(c.Writer, cookie)
-	http.SetCookie(c.Writer, &http.Cookie{Name: loginNonceCookie, Path: "/login", MaxAge: -1, Secure: s.opt.Cookies.Secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	s.dropFormNonce(c)
 	s.opt.Log.Info("login", "user", u.Name, "client", c.ClientIP(), "via", "form")
 	c.Redirect(http.StatusSeeOther, s.redirectTarget(rd))
 }
 
 func (s *Server) logoutPage(c *gin.Context) {
-	sess, ok := s.pageSession(c)
+	sess, amb, ok := s.pageSessions(c)
 	if !ok {
 		return
 	}
-	d := pageData{Title: "Sign out", RD: c.Query("rd")}
+	rd := c.Query("rd")
+	if amb != nil {
+		s.showAmbiguous(c, http.StatusUnauthorized, amb, rd, "")
+		return
+	}
+	d := pageData{Title: "Sign out", RD: rd}
 	if sess != nil {
 		d.User, d.CSRFToken = sess.User, sess.CSRFToken
 	}
 	s.render(c, http.StatusOK, "logout.html", d)
 }
 
-// logoutSubmit deletes the session and clears the cookie at the parent domain
-// and any host-only copy. The form carries the session's CSRF token, so
-// another site cannot log the user out.
+// logoutSubmit ends the sessions the browser's cookies name and clears the
+// cookies at the parent domain and any host-only copy. It acts only on
+// proof that the hub's own page sent it: the session's CSRF token, or the
+// form token of the sign-out offered for ambiguous cookies (bound to a
+// __Host- nonce). Anything else, such as a form another site posts (which
+// under SameSite=Lax arrives without the session cookie), gets the page back
+// and no Set-Cookie: no site can log a user out.
 func (s *Server) logoutSubmit(c *gin.Context) {
-	sess, ok := s.pageSession(c)
-	if !ok {
+	list, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request)
+	ambiguous := errors.Is(err, authz.ErrAmbiguous)
+	if err != nil && !errors.Is(err, authz.ErrUnauthenticated) {
+		s.fail(c, err)
 		return
 	}
-	if sess != nil {
-		if err := s.checkCSRF(c, sess); err != nil {
-			if c.ContentType() == "application/x-www-form-urlencoded" {
-				// A person gets the page back, with a form that works.
-				s.render(c, http.StatusForbidden, "logout.html", pageData{
-					Title: "Sign out", RD: c.PostForm("rd"), User: sess.User, CSRFToken: sess.CSRFToken,
-					Error: "This sign-out form expired or came from another site. Sign out here instead.",
-				})
-				c.Abort()
-				return
-			}
-			s.fail(c, err)
-			return
-		}
-		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		s.opt.Log.Info("logout", "user", sess.User, "via", "form")
-	}
-	s.clearCookies(c)
 	rd := c.PostForm("rd")
 	if rd == "" {
 		rd = c.Query("rd")
 	}
+	proven := s.checkFormToken(c, "signout")
+	if !proven && err == nil {
+		proven = s.checkCSRF(c, list[0]) == nil
+	}
+	if !proven {
+		s.opt.Log.Info("logout refused: no proof it came from the hub's page", "client", c.ClientIP())
+		const msg = "This sign-out form expired or came from another site. Sign out here instead."
+		switch {
+		case ambiguous:
+			s.showAmbiguous(c, http.StatusForbidden, list, rd, msg)
+		case c.ContentType() != "application/x-www-form-urlencoded" && len(list) > 0:
+			s.fail(c, errCSRF)
+		default:
+			// A person gets the page back, with a form that works.
+			d := pageData{Title: "Sign out", RD: rd, Error: msg}
+			if len(list) > 0 {
+				d.User, d.CSRFToken = list[0].User, list[0].CSRFToken
+			}
+			s.render(c, http.StatusForbidden, "logout.html", d)
+		}
+		c.Abort()
+		return
+	}
+	if err := s.endSessions(c, list, "form"); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if ambiguous || c.PostForm("tossed") == "1" {
+		paths := []string{"/login", "/logout", c.Request.URL.Path}
+		if u, ok := s.checkedRD(rd); ok {
+			paths = append(paths, u.EscapedPath())
+		}
+		s.clearCookies(c, paths...)
+	} else {
+		s.clearCookies(c)
+	}
+	s.dropFormNonce(c)
 	target := "/login"
 	if rd != "" {
 		target = s.redirectTarget(rd)

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +60,9 @@ type Options struct {
 
 	// LoginURL is the login hub's public base URL.
 	LoginURL string
+	// LoginOrigins are the origins other than the hub's own from which
+	// POST /api/session may log in (SSO_LOGIN_ORIGINS); nil: none.
+	LoginOrigins *cors.Policy
 	// DefaultRedirect is where a login without a valid rd lands; empty means
 	// the hub's own page ("/").
 	DefaultRedirect string
@@ -97,6 +102,8 @@ type Server struct {
 	engine  *gin.Engine
 	metrics *metrics
 	formCSP string
+	// hubOrigin is the origin of LoginURL, e.g. https://login.example.com.
+	hubOrigin string
 	// loginSlots holds one token per password check under way.
 	loginSlots chan struct{}
 	// limiterKey MACs user names into limiter keys.
@@ -156,6 +163,9 @@ func New(opt Options) (*Server, error) {
 		},
 	}
 	s.limiterKey = s.mac("sso limiter key|", "")
+	if u, err := url.Parse(opt.LoginURL); err == nil && u.Host != "" {
+		s.hubOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
+	}
 	s.formCSP = formCSP(opt.Cookies.Domains(), opt.Cookies)
 	s.engine = s.routes()
 	return s, nil
@@ -306,9 +316,13 @@ func (s *Server) newSession(c *gin.Context, u users.User) (*session.Session, *ht
 	if err != nil {
 		return nil, nil, "", &hostError{host: host, err: err}
 	}
-	if old, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request); err == nil {
-		if err := s.opt.Store.Delete(c.Request.Context(), old.ID); err != nil {
-			return nil, nil, "", fmt.Errorf("server: delete previous session: %w", err)
+	// With cookies of several users, none is known to be this browser's
+	// own: they are left alone (the hub offers to sign out of them).
+	if old, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request); err == nil {
+		for _, o := range old {
+			if err := s.opt.Store.Delete(c.Request.Context(), o.ID); err != nil {
+				return nil, nil, "", fmt.Errorf("server: delete previous session: %w", err)
+			}
 		}
 	}
 	raw, err := ticket.NewID()
@@ -347,11 +361,19 @@ func (s *Server) newSession(c *gin.Context, u users.User) (*session.Session, *ht
 }
 
 // clearCookies removes the session cookie at the parent domain and any
-// host-only copy of the same name.
-func (s *Server) clearCookies(c *gin.Context) {
-	cookies, err := s.opt.Cookies.ClearCookies(s.requestHost(c.Request))
+// host-only copy of the same name. tossedPaths, when given, are URL paths
+// (the hub's and the rd target's) under which copies a sibling set for the
+// parent domain at a longer Path are deleted too: after an ambiguous
+// request, so that a tossed cookie does not outlive the sign-out.
+func (s *Server) clearCookies(c *gin.Context, tossedPaths ...string) {
+	host := s.requestHost(c.Request)
+	cookies, err := s.opt.Cookies.ClearCookies(host)
 	if err != nil && len(cookies) == 0 {
-		s.opt.Log.Warn("logout: no clearing cookie for host", "host", s.requestHost(c.Request), "err", err)
+		s.opt.Log.Warn("logout: no clearing cookie for host", "host", host, "err", err)
+	}
+	if len(tossedPaths) > 0 {
+		more, _ := s.opt.Cookies.ClearAtPaths(host, tossedPaths...)
+		cookies = append(cookies, more...)
 	}
 	for _, ck := range cookies {
 		http.SetCookie(c.Writer, ck)
@@ -395,11 +417,67 @@ func (s *Server) mac(label, msg string) []byte {
 	return m.Sum(nil)
 }
 
-// formToken signs a login-form nonce: the nonce travels in a host-only
-// cookie and the MAC in a hidden field, so a page on another site cannot post
-// a login form in the user's name (login CSRF).
-func (s *Server) formToken(nonce string) string {
-	return hex.EncodeToString(s.mac("sso login form|", nonce))
+// formTTL is how long a login or sign-out form may wait to be sent: a
+// nonce/token pair harvested by someone else is useless after it.
+const formTTL = 10 * time.Minute
+
+// formToken signs a form nonce for purpose ("login", "signout") until exp:
+// the nonce travels in a host-only cookie (__Host- when Secure, so no
+// sibling can set it) and the token in a hidden field, so that a page
+// elsewhere can neither post the form in the user's name nor bring its own
+// nonce. The token is "<exp unix seconds>.<hex MAC>".
+func (s *Server) formToken(purpose, nonce string, exp time.Time) string {
+	e := strconv.FormatInt(exp.Unix(), 10)
+	return e + "." + hex.EncodeToString(s.mac("sso form v2|", purpose+"|"+e+"|"+nonce))
+}
+
+// formTokenValid checks a form token against the nonce cookie at now.
+func (s *Server) formTokenValid(purpose, nonce, tok string, now time.Time) bool {
+	e, _, ok := strings.Cut(tok, ".")
+	if !ok || nonce == "" {
+		return false
+	}
+	secs, err := strconv.ParseInt(e, 10, 64)
+	if err != nil || !now.Before(time.Unix(secs, 0)) || time.Unix(secs, 0).After(now.Add(formTTL)) {
+		return false
+	}
+	return equalSecret(tok, s.formToken(purpose, nonce, time.Unix(secs, 0)))
+}
+
+// formNonceCookie is the name of the form nonce cookie: a __Host- cookie
+// whenever cookies are Secure, which browsers accept only from the host
+// itself, Secure, without Domain and with Path=/ (RFC 6265bis §4.1.3.2).
+func (s *Server) formNonceCookie() string {
+	if s.opt.Cookies.Secure() {
+		return "__Host-sso_form"
+	}
+	return "sso_form"
+}
+
+// newFormToken sets a fresh nonce cookie and returns the token for purpose.
+func (s *Server) newFormToken(c *gin.Context, purpose string) (string, error) {
+	nonce, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: s.formNonceCookie(), Value: nonce, Path: "/", MaxAge: int(formTTL / time.Second),
+		Secure: s.opt.Cookies.Secure(), HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+	return s.formToken(purpose, nonce, s.opt.Now().Add(formTTL)), nil
+}
+
+// checkFormToken reports whether the request's form_token field is valid for
+// purpose with the request's nonce cookie, and comes from the hub's own
+// origin (or a client that sends no Origin).
+func (s *Server) checkFormToken(c *gin.Context, purpose string) bool {
+	nonce, err := c.Cookie(s.formNonceCookie())
+	return err == nil && s.ownOrigin(c) && s.formTokenValid(purpose, nonce, c.PostForm("form_token"), s.opt.Now())
+}
+
+// dropFormNonce deletes the nonce cookie once its form has been used.
+func (s *Server) dropFormNonce(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: s.formNonceCookie(), Path: "/", MaxAge: -1, Secure: s.opt.Cookies.Secure(), HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
 
 // formCSP lists where a form on our pages may post and be redirected to:

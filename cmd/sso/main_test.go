@@ -85,6 +85,8 @@ func refusals(t *testing.T) []refusal {
 		{"missing users file", map[string]string{"SSO_USERS_FILE": filepath.Join(dir, "missing.yml")}, "SSO_USERS_FILE"},
 		{"users file is a directory", map[string]string{"SSO_USERS_FILE": dir}, "SSO_USERS_FILE"},
 		{"malformed users file", map[string]string{"SSO_USERS_FILE": bad}, "SSO_USERS_FILE"},
+		{"login origin outside CORS", map[string]string{"SSO_LOGIN_ORIGINS": "https://app.example.org"}, "SSO_LOGIN_ORIGINS"},
+		{"login origin star", map[string]string{"SSO_LOGIN_ORIGINS": "*"}, "SSO_LOGIN_ORIGINS"},
 	}
 }
 

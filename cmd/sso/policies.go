@@ -81,3 +81,23 @@ func nestedLoginDomain(p *cookiedomain.Policy, loginHost string) string {
 	}
 	return ""
 }
+
+// loginOrigins builds the SSO_LOGIN_ORIGINS policy; nil when none are set.
+// Each exact origin must be one the CORS policy allows too, or a browser
+// there could never read the answer to its login.
+func loginOrigins(cfg config.Config, corsPolicy *cors.Policy) (*cors.Policy, error) {
+	if len(cfg.LoginOrigins) == 0 {
+		return nil, nil
+	}
+	list := strings.Join(cfg.LoginOrigins, ",")
+	for _, o := range cfg.LoginOrigins {
+		if !strings.Contains(o, "*") && !corsPolicy.Allowed(o) {
+			return nil, fmt.Errorf("SSO_LOGIN_ORIGINS=%q: %q is not allowed by SSO_CORS_ORIGINS, so a page there could not read its login's answer; add it there too", list, o)
+		}
+	}
+	p, err := cors.New(cors.Config{Origins: cfg.LoginOrigins})
+	if err != nil {
+		return nil, fmt.Errorf("SSO_LOGIN_ORIGINS=%q: %w", list, err)
+	}
+	return p, nil
+}

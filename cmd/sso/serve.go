@@ -184,6 +184,10 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	if err != nil {
 		return nil, err
 	}
+	logins, err := loginOrigins(cfg, corsPolicy)
+	if err != nil {
+		return nil, err
+	}
 	if warn := nestedLoginDomain(cookies, login.Hostname()); warn != "" {
 		a.log.Warn(warn)
 	}
@@ -221,6 +225,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		CORS:            corsPolicy,
 		Proxies:         proxies,
 		LoginURL:        strings.TrimRight(cfg.LoginURL, "/"),
+		LoginOrigins:    logins,
 		DefaultRedirect: cfg.DefaultRedirect,
 		SessionIdle:     cfg.SessionIdle,
 		SessionMax:      cfg.SessionMax,
