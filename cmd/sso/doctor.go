@@ -124,6 +124,13 @@ func (c *checklist) ok(format string, args ...any) {
 	fmt.Fprintf(c.w, "ok   "+format+"\n", args...)
 }
 
+// warn prints a WARN line: a setting that works in some deployments and
+// fails closed in others, which doctor cannot tell apart.
+func (c *checklist) warn(format string, args ...any) {
+	c.total++
+	fmt.Fprintf(c.w, "WARN "+format+"\n", args...)
+}
+
 // fail prints one FAIL line per line of err: a configuration error joins
 // one refusal per setting.
 func (c *checklist) fail(what string, err error) {
@@ -248,6 +255,9 @@ func doctorConfig(ctx context.Context, c *checklist, args []string, getenv func(
 			c.fail("trusted proxies", fmt.Errorf("SSO_TRUSTED_PROXIES: %w", err))
 		} else {
 			c.ok("trusted proxies: %s", strings.Join(cfg.TrustedProxies, ", "))
+			if w := proxyReach(cfg.Listen, cfg.TrustedProxies); w != "" {
+				c.warn("%s", w)
+			}
 		}
 	}
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -100,4 +102,35 @@ func loginOrigins(cfg config.Config, corsPolicy *cors.Policy) (*cors.Policy, err
 		return nil, fmt.Errorf("SSO_LOGIN_ORIGINS=%q: %w", list, err)
 	}
 	return p, nil
+}
+
+// proxyReach warns when sso listens where other hosts can reach it but
+// trusts only loopback proxies: nginx on another host (a container, say)
+// then sends X-Original-* from an untrusted address, and every /auth it asks
+// is answered 500 untrusted_proxy (fail closed).
+func proxyReach(listen string, trusted []string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return ""
+	}
+	if host == "localhost" {
+		return ""
+	}
+	for _, t := range trusted {
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return ""
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if !p.Addr().IsLoopback() {
+			return ""
+		}
+	}
+	return fmt.Sprintf("SSO_LISTEN=%q accepts connections from other hosts, but SSO_TRUSTED_PROXIES trusts only loopback: if nginx runs on another host or in a container, each /auth it sends is answered 500 untrusted_proxy; add nginx's address to SSO_TRUSTED_PROXIES", listen)
 }

@@ -61,3 +61,30 @@ func TestCORSHeadersSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestProxyReach(t *testing.T) {
+	loop := []string{"127.0.0.1/32", "::1/128"}
+	tests := []struct {
+		listen  string
+		trusted []string
+		warn    bool
+	}{
+		{"127.0.0.1:8080", loop, false},
+		{"[::1]:8080", loop, false},
+		{"localhost:8080", loop, false},
+		{":8080", loop, true},
+		{"0.0.0.0:8080", loop, true},
+		{"10.0.0.5:8080", []string{"127.0.0.1"}, true},
+		{":8080", []string{"127.0.0.1/32", "172.16.0.0/12"}, false},
+		{":8080", []string{"10.1.2.3"}, false},
+	}
+	for _, tc := range tests {
+		got := proxyReach(tc.listen, tc.trusted)
+		if (got != "") != tc.warn {
+			t.Errorf("proxyReach(%q, %q) = %q, want warning %v", tc.listen, tc.trusted, got, tc.warn)
+		}
+		if got != "" && !strings.Contains(got, "SSO_TRUSTED_PROXIES") {
+			t.Errorf("warning %q does not name SSO_TRUSTED_PROXIES", got)
+		}
+	}
+}
