@@ -108,6 +108,13 @@ func fakeSSO(loginBase, cookieName string, rec *seen) http.Handler {
 		case "inject":
 			h.Set("X-Auth-Error", `x","admin":true,"y":"`)
 			w.WriteHeader(http.StatusForbidden)
+		case "ambiguous":
+			h.Set("X-Auth-Error", "ambiguous_session")
+			h.Set("X-Auth-Login-URL", loginBase+"/login?reason=ambiguous_session")
+			w.WriteHeader(http.StatusUnauthorized)
+		case "inject401":
+			h.Set("X-Auth-Error", `x","admin":true,"y":"`)
+			w.WriteHeader(http.StatusUnauthorized)
 		case "broken":
 			w.WriteHeader(http.StatusInternalServerError)
 		case "redirect":
@@ -444,6 +451,17 @@ func TestNginxIntegration(t *testing.T) {
 		r = e.do(t, "DELETE", api("/items/1"), "", with(fetch, "Cookie", "sso_session=inject"))
 		if r.status != 403 || !strings.Contains(r.body, `"error":"forbidden"`) || strings.Contains(r.body, "admin") {
 			t.Errorf("status, body = %d, %q; want 403 with the plain forbidden code", r.status, r.body)
+		}
+		wantNoUpstream(t)
+	})
+	t.Run("401 carries ambiguous_session, and only that code", func(t *testing.T) {
+		r := e.do(t, "GET", api("/items"), "", with(fetch, "Cookie", "sso_session=ambiguous"))
+		if r.status != 401 || !strings.Contains(r.body, `"error":"ambiguous_session"`) || r.header.Get("X-Auth-Error") != "ambiguous_session" {
+			t.Errorf("status, X-Auth-Error, body = %d, %q, %q; want 401 and ambiguous_session", r.status, r.header.Get("X-Auth-Error"), r.body)
+		}
+		r = e.do(t, "GET", api("/items"), "", with(fetch, "Cookie", "sso_session=inject401"))
+		if r.status != 401 || !strings.Contains(r.body, `"error":"unauthorized"`) || strings.Contains(r.body, "admin") {
+			t.Errorf("status, body = %d, %q; want 401 with the plain unauthorized code", r.status, r.body)
 		}
 		wantNoUpstream(t)
 	})
