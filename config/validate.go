@@ -66,6 +66,10 @@ func (c Config) problems() []error {
 		}
 	}
 
+	if c.StoreTimeout < 10*time.Millisecond || c.StoreTimeout > 10*time.Second {
+		bad("SSO_STORE_TIMEOUT", fmtDuration(c.StoreTimeout), "must be from 10ms to 10s")
+	}
+
 	// At least 1, or a login would end its own session; the upper bound
 	// keeps the per-login trimming of a store at the cap cheap.
 	if c.SessionMaxPerUser < 1 || c.SessionMaxPerUser > 100_000 {

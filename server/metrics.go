@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -41,4 +43,22 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 
 func (m *metrics) observeAuth(r authz.Result, method authz.Method) {
 	m.auth.WithLabelValues(string(r), string(method)).Inc()
+}
+
+// StoreTimeoutCounter registers sso_store_timeouts_total{op} on reg and
+// returns the function that counts one, for the store's deadline wrapper
+// (session/deadline), which is built before the server.
+func StoreTimeoutCounter(reg *prometheus.Registry) func(op string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_store_timeouts_total", Help: "Store calls that ran past SSO_STORE_TIMEOUT, by operation.",
+	}, []string{"op"})
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				c = existing
+			}
+		}
+	}
+	return func(op string) { c.WithLabelValues(op).Inc() }
 }

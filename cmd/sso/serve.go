@@ -25,6 +25,7 @@ import (
 	"github.com/example/sso/config"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session"
+	"github.com/example/sso/session/deadline"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/session/redisstore"
 	"github.com/example/sso/ticket"
@@ -201,7 +202,8 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		return nil, fmt.Errorf("SSO_TRUSTED_PROXIES: %w", err)
 	}
 
-	store, err := newStore(ctx, cfg, a)
+	registry := prometheus.NewRegistry()
+	store, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +241,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		// The store that shares sessions between instances shares bans too.
 		Limiter:  store,
 		Log:      a.log,
-		Registry: prometheus.NewRegistry(),
+		Registry: registry,
 		Version:  buildVersion(),
 	})
 	if err != nil {
@@ -284,7 +286,7 @@ type backend interface {
 // newStore connects to Redis when configured and checks it answers before
 // sso listens (a startup probe, as Authelia does); otherwise it uses the
 // embedded in-memory store.
-func newStore(ctx context.Context, cfg config.Config, a *app) (backend, error) {
+func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, error) {
 	var (
 		client  redis.UniversalClient
 		setting string
@@ -298,16 +300,22 @@ func newStore(ctx context.Context, cfg config.Config, a *app) (backend, error) {
 			// with ours redacted instead.
 			return nil, fmt.Errorf("SSO_REDIS_URL=%q: not a valid redis URL", cfg.Redacted()["SSO_REDIS_URL"])
 		}
+		// Deadlines come from each call's context (SSO_STORE_TIMEOUT);
+		// without this go-redis would wait out its own socket timeouts.
+		opt.ContextTimeoutEnabled = true
+		opt.PoolTimeout = cfg.StoreTimeout
 		client = redis.NewClient(opt)
 	case cfg.RedisSentinelMaster != "":
 		setting = "SSO_REDIS_SENTINEL_ADDRS"
 		client = redis.NewUniversalClient(&redis.UniversalOptions{
 			MasterName: cfg.RedisSentinelMaster, Addrs: cfg.RedisSentinelAddrs, Password: cfg.RedisPassword,
+			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
 		})
 	case len(cfg.RedisClusterAddrs) > 0:
 		setting = "SSO_REDIS_CLUSTER_ADDRS"
 		client = redis.NewUniversalClient(&redis.UniversalOptions{
 			Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
+			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
 		})
 	default:
 		st := memstore.New(memstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser})
@@ -329,8 +337,10 @@ func newStore(ctx context.Context, cfg config.Config, a *app) (backend, error) {
 		}
 		return nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
 	}
-	a.log.Info("store: redis", "via", setting)
-	return redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), nil
+	a.log.Info("store: redis", "via", setting, "deadline", cfg.StoreTimeout)
+	// The in-memory store cannot stall; Redis can, so each call on the
+	// request path gets SSO_STORE_TIMEOUT.
+	return deadline.New(redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), cfg.StoreTimeout, onTimeout)
 }
 
 // loadUsers reads the users file, or in dev mode makes a demo user with a

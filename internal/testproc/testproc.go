@@ -245,6 +245,15 @@ func (p *Proc) Stop() {
 	})
 }
 
+// Kill sends SIGKILL and waits for the process to exit: a crash, with no
+// chance to save or say goodbye. Calling Stop afterwards does nothing.
+func (p *Proc) Kill() {
+	p.stop.Do(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
+}
+
 // Wait calls ready until it returns nil, and fails when the process exits
 // first or timeout passes. The error holds the process's output. It does
 // not stop the process.
