@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -16,18 +17,22 @@ import (
 	"github.com/example/sso/users"
 )
 
-// Regulation is login throttling after Authelia's: too many failed logins
-// within FindTime ban the user name, or the client IP, for BanTime. The
-// counts live in the Limiter, so with Redis every sso instance shares them.
+// Regulation is login throttling after Authelia's, made so that it cannot
+// be turned against the owner (OWASP's device cookies, see device.go): too
+// many failed logins within FindTime lock a bucket for BanTime. A client
+// with a valid device cookie for the login has a bucket of its own; every
+// other client counts against the login's untrusted-clients bucket and its
+// own address. The counts live in the Limiter, so with Redis every sso
+// instance shares them.
 type Regulation struct {
-	// MaxRetries is how many failed logins for one user name within
-	// FindTime ban it; one client IP may fail IPFactor times as often.
-	// Zero: regulation off.
+	// MaxRetries is how many failed logins within FindTime lock a bucket
+	// (a device, or a login's untrusted clients); one client address may
+	// fail IPFactor times as often. Zero: regulation off.
 	MaxRetries int
 	// FindTime is the window in which failures are counted; it starts
 	// with the first failure.
 	FindTime time.Duration
-	// BanTime is how long a ban lasts.
+	// BanTime is how long a lock lasts.
 	BanTime time.Duration
 }
 
@@ -42,7 +47,7 @@ const regulationTimeout = 5 * time.Second
 // regKey is one limiter key that a login counts against.
 type regKey struct {
 	key  string
-	kind string // "user" or "ip", for logs
+	kind string // for logs: "untrusted clients", "one device", "one client address"
 	max  int
 }
 
@@ -73,23 +78,30 @@ func ipKey(ip string) string {
 	return "ip:" + a.String()
 }
 
+// regulationKeys are the buckets a login attempt counts against: its
+// device's alone when it brings a valid device cookie for this login,
+// otherwise the login's untrusted clients and the client address.
 func (s *Server) regulationKeys(c *gin.Context, login string) []regKey {
 	n := s.opt.Regulation.MaxRetries
+	if dev := s.device(c, login); dev != "" {
+		return []regKey{{key: dev, kind: "one device", max: n}}
+	}
 	return []regKey{
-		{key: userKey(s.limiterKey, login), kind: "user", max: n},
+		{key: userKey(s.limiterKey, login), kind: "untrusted clients", max: n},
 		// ClientIP believes X-Forwarded-For only from trusted proxies.
-		{key: ipKey(c.ClientIP()), kind: "ip", max: n * IPFactor},
+		{key: ipKey(c.ClientIP()), kind: "one client address", max: n * IPFactor},
 	}
 }
 
-// login checks a password under login regulation. A blocked user name or
-// client IP is refused before the password check, so a banned guesser costs
-// no argon2 work and learns nothing, whether the user exists or not. The
-// attempt counts against the name before the check, so that a burst of
-// concurrent guesses cannot outrun the ban: at most MaxRetries checks run
-// per name and window, however many arrive at once. A failure also counts
-// against the client IP, which is checked again once a password-check slot
-// is free. A success clears the name's count (not the IP's: one success
+// login checks a password under login regulation and, on success, gives
+// the client a device cookie. A locked bucket is refused before the password
+// check, so a locked-out guesser costs no argon2 work and learns nothing.
+// Only real failures count, after the check: a correct password is never
+// refused because other logins were in flight. What bounds a burst of
+// concurrent guesses is a reservation taken before the check: a bucket lets
+// at most MaxRetries minus its failures so far run at once (in this
+// instance); the others wait for them, and are refused if the ban lands
+// meanwhile. A success clears its bucket, not the address's (one success
 // must not open the door for a whole NAT's worth of guessing).
 func (s *Server) login(c *gin.Context, login, password string) (users.User, error) {
 	reg := s.opt.Regulation
@@ -97,44 +109,118 @@ func (s *Server) login(c *gin.Context, login, password string) (users.User, erro
 		return s.checkPassword(c, login, password, nil)
 	}
 	keys := s.regulationKeys(c, login)
-	user := keys[0]
 	if err := s.refuseBlocked(c, keys); err != nil {
 		return users.User{}, err
 	}
+	release, err := s.reserve(c, keys)
+	if err != nil {
+		return users.User{}, err
+	}
+	// Released only after the outcome is counted: a waiter must see the
+	// failure before it sees the free place.
+	defer release()
+
+	u, err := s.checkPassword(c, login, password, func() error { return s.refuseBlocked(c, keys) })
 	// Counting must not depend on the client waiting for the answer.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), regulationTimeout)
 	defer cancel()
-	n, err := s.opt.Limiter.Hit(ctx, user.key, reg.FindTime)
-	if err != nil {
-		return users.User{}, fmt.Errorf("server: login regulation: %w", err)
-	}
-	if n > user.max {
-		// More attempts than the limit arrived together: the ones past it
-		// are refused unchecked, and the name is banned.
-		if err := s.ban(ctx, c, user, n); err != nil {
-			return users.User{}, err
-		}
-		s.metrics.logins.WithLabelValues("blocked").Inc()
-		return users.User{}, &blockedError{wait: reg.BanTime}
-	}
-
-	u, err := s.checkPassword(c, login, password, func() error { return s.refuseBlocked(c, keys[1:]) })
 	switch {
 	case errors.Is(err, users.ErrInvalidCredentials):
-		if cerr := s.countFailure(ctx, c, user, n, keys[1:]); cerr != nil {
+		if cerr := s.countFailure(ctx, c, keys); cerr != nil {
 			// A failure that could not be counted is not answered: the
 			// guesser learns nothing from a try the ban would not see.
 			return users.User{}, cerr
 		}
 	case err == nil:
-		if cerr := s.opt.Limiter.Clear(ctx, user.key); cerr != nil {
+		if cerr := s.opt.Limiter.Clear(ctx, keys[0].key); cerr != nil {
 			s.opt.Log.Warn("login regulation: could not clear the count of a successful login", "err", cerr)
 		}
+		s.setDeviceCookie(c, u)
 	}
 	return u, err
 }
 
-// refuseBlocked answers a blockedError when any of keys is banned. A
+// reserve takes a place for a password check in every bucket of keys: one
+// is free while the bucket's failures plus the checks under way stay below
+// its limit. It waits up to LoginWait for places (503 busy after that), and
+// refuses when a bucket reached its limit meanwhile.
+func (s *Server) reserve(c *gin.Context, keys []regKey) (release func(), err error) {
+	ctx := c.Request.Context()
+	timer := time.NewTimer(s.opt.LoginWait)
+	defer timer.Stop()
+	for {
+		failures := make([]int, len(keys))
+		for i, k := range keys {
+			n, err := s.opt.Limiter.Count(ctx, k.key)
+			if err != nil {
+				return nil, fmt.Errorf("server: login regulation: %w", err)
+			}
+			if n >= k.max {
+				// The ban is being set by the check that failed last.
+				s.metrics.logins.WithLabelValues("blocked").Inc()
+				return nil, &blockedError{wait: s.opt.Regulation.BanTime}
+			}
+			failures[i] = n
+		}
+		release, wait := s.inflight.acquire(keys, failures)
+		if release != nil {
+			return release, nil
+		}
+		select {
+		case <-wait:
+		case <-timer.C:
+			c.Header("Retry-After", "1")
+			s.metrics.logins.WithLabelValues("busy").Inc()
+			return nil, errBusy
+		case <-ctx.Done():
+			return nil, errBusy
+		}
+	}
+}
+
+// inflight counts the password checks under way per limiter key, in this
+// instance.
+type inflight struct {
+	mu sync.Mutex
+	n  map[string]int
+	// freed is closed, and replaced, whenever a place is given back.
+	freed chan struct{}
+}
+
+// acquire takes a place in every key, when each has failures+n < max, and
+// returns its release; otherwise it takes none and returns a channel closed
+// at the next release.
+func (f *inflight) acquire(keys []regKey, failures []int) (func(), <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n, f.freed = map[string]int{}, make(chan struct{})
+	}
+	for i, k := range keys {
+		if failures[i]+f.n[k.key] >= k.max {
+			return nil, f.freed
+		}
+	}
+	for _, k := range keys {
+		f.n[k.key]++
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for _, k := range keys {
+				if f.n[k.key]--; f.n[k.key] <= 0 {
+					delete(f.n, k.key)
+				}
+			}
+			close(f.freed)
+			f.freed = make(chan struct{})
+		})
+	}, nil
+}
+
+// refuseBlocked answers a blockedError when any of keys is locked. A
 // limiter that cannot be asked is an error, never a pass: an outage must
 // not lift every ban.
 func (s *Server) refuseBlocked(c *gin.Context, keys []regKey) error {
@@ -154,16 +240,10 @@ func (s *Server) refuseBlocked(c *gin.Context, keys []regKey) error {
 	return nil
 }
 
-// countFailure bans the user name when its count (taken before the check,
-// n) reached the limit, and counts the failure against each other key,
-// banning those that reach theirs.
-func (s *Server) countFailure(ctx context.Context, c *gin.Context, user regKey, n int, others []regKey) error {
-	if n >= user.max {
-		if err := s.ban(ctx, c, user, n); err != nil {
-			return err
-		}
-	}
-	for _, k := range others {
+// countFailure counts a failure against each key, locking those that reach
+// their limit.
+func (s *Server) countFailure(ctx context.Context, c *gin.Context, keys []regKey) error {
+	for _, k := range keys {
 		n, err := s.opt.Limiter.Hit(ctx, k.key, s.opt.Regulation.FindTime)
 		if err != nil {
 			return fmt.Errorf("server: login regulation: %w", err)
@@ -182,7 +262,19 @@ func (s *Server) ban(ctx context.Context, c *gin.Context, k regKey, n int) error
 	if err := s.opt.Limiter.Block(ctx, k.key, reg.BanTime); err != nil {
 		return fmt.Errorf("server: login regulation: %w", err)
 	}
-	s.opt.Log.Warn("login regulation: banned after too many failed logins",
-		"kind", k.kind, "client", c.ClientIP(), "attempts", n, "within", reg.FindTime, "for", reg.BanTime)
+	s.opt.Log.Warn(fmt.Sprintf("login regulation: locked for %s: %d failures in %s from %s", shortDuration(reg.BanTime), n, shortDuration(reg.FindTime), k.kind),
+		"client", c.ClientIP())
 	return nil
+}
+
+// shortDuration writes 2m rather than 2m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -239,6 +239,13 @@ func (b *brokenLimiter) Blocked(ctx context.Context, key string) (time.Duration,
 	return b.Limiter.Blocked(ctx, key)
 }
 
+func (b *brokenLimiter) Count(ctx context.Context, key string) (int, error) {
+	if b.fail == "Count" {
+		return 0, errStoreDown
+	}
+	return b.Limiter.Count(ctx, key)
+}
+
 func (b *brokenLimiter) Hit(ctx context.Context, key string, window time.Duration) (int, error) {
 	if b.fail == "Hit" || b.fail == "HitIP" && strings.HasPrefix(key, "ip:") {
 		return 0, errStoreDown
@@ -246,9 +253,9 @@ func (b *brokenLimiter) Hit(ctx context.Context, key string, window time.Duratio
 	return b.Limiter.Hit(ctx, key, window)
 }
 
-// A limiter that fails never waves a login through: when bans cannot be
-// read or the attempt cannot be counted there is no password check, and a
-// failure that cannot be counted against the IP is not answered 401.
+// A limiter that fails never waves a login through: when bans or counts
+// cannot be read there is no password check, and a failure that cannot be
+// counted is not answered 401.
 func TestRegulationStoreDown(t *testing.T) {
 	for _, tc := range []struct {
 		fail      string
@@ -256,7 +263,8 @@ func TestRegulationStoreDown(t *testing.T) {
 		wantCalls int64
 	}{
 		{"Blocked", password, 0},
-		{"Hit", "wrong", 0},
+		{"Count", password, 0},
+		{"Hit", "wrong", 1},
 		{"HitIP", "wrong", 1},
 	} {
 		t.Run(tc.fail, func(t *testing.T) {
@@ -323,9 +331,9 @@ func (g *gateUsers) Authenticate(login, password string) (users.User, error) {
 	return g.Users.Authenticate(login, password)
 }
 
-// A burst of concurrent guesses cannot outrun the ban: the attempt counts
+// A burst of concurrent guesses cannot outrun the ban: each takes a place
 // before the password check, so at most MaxRetries checks run for one name,
-// however many requests arrive together.
+// however many requests arrive together; the rest wait and meet the ban.
 func TestRegulationConcurrentBurst(t *testing.T) {
 	var gate *gateUsers
 	e, _ := regulated(t, func(o *server.Options) {

@@ -108,6 +108,10 @@ type Server struct {
 	loginSlots chan struct{}
 	// limiterKey MACs user names into limiter keys.
 	limiterKey []byte
+	// deviceKey signs device cookies.
+	deviceKey []byte
+	// inflight holds the regulation's reservations.
+	inflight inflight
 	// keyMu serialises API key creation, so the per-user limit holds.
 	keyMu sync.Mutex
 }
@@ -163,6 +167,7 @@ func New(opt Options) (*Server, error) {
 		},
 	}
 	s.limiterKey = s.mac("sso limiter key|", "")
+	s.deviceKey = s.mac("sso device cookie key|", "")
 	if u, err := url.Parse(opt.LoginURL); err == nil && u.Host != "" {
 		s.hubOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
 	}

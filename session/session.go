@@ -155,6 +155,9 @@ type Limiter interface {
 	// the count starts again from 1 once it has ended. window must be
 	// positive.
 	Hit(ctx context.Context, key string, window time.Duration) (int, error)
+	// Count returns key's count in its current window; 0 when there is
+	// none or it has ended.
+	Count(ctx context.Context, key string) (int, error)
 	// Block blocks key for d from now, replacing any block already there.
 	// d must be positive.
 	Block(ctx context.Context, key string, d time.Duration) error

@@ -120,6 +120,11 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (n in
 	return n, err
 }
 
+func (s *Store) Count(ctx context.Context, key string) (n int, err error) {
+	err = s.call(ctx, "limiter_count", func(ctx context.Context) error { n, err = s.b.Count(ctx, key); return err })
+	return n, err
+}
+
 func (s *Store) Block(ctx context.Context, key string, d time.Duration) error {
 	return s.call(ctx, "limiter_block", func(ctx context.Context) error { return s.b.Block(ctx, key, d) })
 }

@@ -85,6 +85,18 @@ func (s *Store) Hit(_ context.Context, key string, window time.Duration) (int, e
 	return l.count, nil
 }
 
+// Count implements session.Limiter.
+func (s *Store) Count(_ context.Context, key string) (int, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l, ok := s.limits[key]
+	if !ok || !now.Before(l.windowEnd) {
+		return 0, nil
+	}
+	return l.count, nil
+}
+
 // Block implements session.Limiter.
 func (s *Store) Block(_ context.Context, key string, d time.Duration) error {
 	if d <= 0 {

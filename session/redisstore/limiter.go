@@ -45,6 +45,18 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int,
 	return n, nil
 }
 
+// Count implements session.Limiter.
+func (s *Store) Count(ctx context.Context, key string) (int, error) {
+	n, err := s.client.Get(ctx, s.countKey(key)).Int()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: count: %w", err)
+	}
+	return n, nil
+}
+
 // Block implements session.Limiter.
 func (s *Store) Block(ctx context.Context, key string, d time.Duration) error {
 	if d <= 0 {

@@ -20,6 +20,15 @@ func hit(t *testing.T, st Store, key string, window time.Duration) int {
 	return n
 }
 
+func count(t *testing.T, st Store, key string) int {
+	t.Helper()
+	n, err := st.Count(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Count(%q): %v", key, err)
+	}
+	return n
+}
+
 func blocked(t *testing.T, st Store, key string) time.Duration {
 	t.Helper()
 	d, err := st.Blocked(context.Background(), key)
@@ -46,6 +55,14 @@ func testLimiterCounts(t *testing.T, st Store) {
 			}
 		}
 	}
+	for i, k := range keys {
+		if got := count(t, st, k); got != i+1 {
+			t.Errorf("Count(%q) = %d, want %d", k, got, i+1)
+		}
+	}
+	if got := count(t, st, "never-hit"); got != 0 {
+		t.Errorf("Count(never hit) = %d, want 0", got)
+	}
 	for _, k := range keys {
 		if d := blocked(t, st, k); d != 0 {
 			t.Errorf("Blocked(%q) after hits alone = %v, want 0: counting never blocks", k, d)
@@ -71,6 +88,9 @@ func testLimiterWindow(t *testing.T, st Store) {
 	// The window runs from the first hit: a store that restarted it on the
 	// second hit (at ~100ms) would still be counting at 450ms.
 	time.Sleep(time.Until(start.Add(window + 50*time.Millisecond)))
+	if got := count(t, st, "w"); got != 0 {
+		t.Errorf("Count after the window ended = %d, want 0", got)
+	}
 	if got := hit(t, st, "w", window); got != 1 {
 		t.Errorf("Hit after the window (started by the first hit) ended = %d, want 1", got)
 	}
@@ -123,6 +143,9 @@ func testLimiterClear(t *testing.T, st Store) {
 	}
 	if d := blocked(t, st, "c"); d != 0 {
 		t.Errorf("Blocked after Clear = %v, want 0", d)
+	}
+	if n := count(t, st, "c"); n != 0 {
+		t.Errorf("Count after Clear = %d, want 0", n)
 	}
 	if got := hit(t, st, "c", time.Minute); got != 1 {
 		t.Errorf("Hit after Clear = %d, want 1", got)
