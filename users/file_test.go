@@ -84,7 +84,7 @@ func openPath(t *testing.T, path string) *fileTest {
 	f, err := OpenFile(ft.path, FileOptions{
 		Log:      slog.New(slog.NewTextHandler(ft.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnChange: func(c Change) { ft.mu.Lock(); ft.changes = append(ft.changes, c); ft.mu.Unlock() },
-		Debounce: 50 * time.Millisecond,
+		Debounce: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("OpenFile: %v", err)
