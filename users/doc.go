@@ -30,6 +30,17 @@
 //		// 401, one generic message
 //	}
 //
+// A File is the users file while it is in use: Authenticate and Lookup ask
+// the users read last, Reload and Watch (fsnotify on the file's directory,
+// so that rename-over-write saves and Kubernetes ConfigMap updates are
+// seen) read it again, and a file that does not parse or validate leaves
+// the previous users in force:
+//
+//	f, err := users.OpenFile(path, users.FileOptions{Log: log, OnChange: func(c users.Change) {
+//		// c.Revoked: enabled before, removed or disabled now
+//	}})
+//	go f.Watch(ctx)
+//
 // A Directory is immutable and safe for concurrent use. Unknown and disabled
 // users are verified against a dummy hash with the cost parameters most users
 // in the file have, so a failed login takes as long whether or not the user

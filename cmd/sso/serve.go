@@ -13,8 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,7 +44,16 @@ type app struct {
 	handler http.Handler
 	closers []func() error
 	banner  string
+	// users is the users file, watched and reloaded on SIGHUP while
+	// serving; nil in dev mode without SSO_USERS_FILE.
+	users *users.File
 }
+
+// The users file serves the login hub and /auth.
+var (
+	_ server.Users    = (*users.File)(nil)
+	_ authz.Directory = (*users.File)(nil)
+)
 
 // serve loads the configuration, builds the service, listens and serves until
 // ctx ends. onListen, when set, is told the bound address (tests use :0).
@@ -53,6 +66,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// SIGHUP re-reads the users file. Asked for before anything slow, so
+	// that a SIGHUP during start-up waits for serving instead of killing
+	// the process (its default action); scoped to serve, so that tests can
+	// run serve in-process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Gin's debug mode prints routes and warnings to stdout; sso logs
 	// through slog instead.
 	gin.SetMode(gin.ReleaseMode)
@@ -78,7 +98,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if onListen != nil {
 		onListen(ln.Addr())
 	}
-	return a.serve(ctx, ln)
+	return a.serve(ctx, ln, hup)
 }
 
 // withBoundPort replaces port 0 in SSO_LISTEN, and in a login URL that dev
@@ -107,7 +127,26 @@ func withBoundPort(cfg config.Config, addr net.Addr) config.Config {
 	return cfg
 }
 
-func (a *app) serve(ctx context.Context, ln net.Listener) error {
+// serve serves on ln until ctx ends, and meanwhile watches the users file
+// and reloads it on each signal from hup.
+func (a *app) serve(ctx context.Context, ln net.Listener, hup <-chan os.Signal) error {
+	// The watcher and the SIGHUP handler end before serve returns, so
+	// before the store they may write to is closed.
+	bgCtx, stopBg := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer func() {
+		stopBg()
+		bg.Wait()
+	}()
+	bg.Go(func() { a.reloadOnSignal(bgCtx, hup) })
+	if a.users != nil {
+		bg.Go(func() {
+			if err := a.users.Watch(bgCtx); err != nil {
+				a.log.Warn("the users file is not watched; send SIGHUP after changing it", "err", err)
+			}
+		})
+	}
+
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -134,6 +173,24 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// reloadOnSignal re-reads the users file on each signal from hup until ctx
+// ends. A SIGHUP never stops sso, users file or not.
+func (a *app) reloadOnSignal(ctx context.Context, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if a.users == nil {
+			a.log.Info("SIGHUP: no users file to reload (SSO_USERS_FILE is not set)")
+			continue
+		}
+		a.log.Info("SIGHUP: reloading the users file", "path", a.users.Path())
+		_ = a.users.Reload() // it logs what it did, or why it refused
+	}
 }
 
 func (a *app) close() {
@@ -208,9 +265,21 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		return nil, err
 	}
 
-	dir, banner, err := loadUsers(cfg)
-	if err != nil {
-		return nil, err
+	var (
+		dir    server.Users
+		banner string
+	)
+	if cfg.UsersFile != "" {
+		if a.users, err = openUsers(cfg, a.log, store); err != nil {
+			return nil, err
+		}
+		dir = a.users
+	} else {
+		demo, password, err := demoUsers()
+		if err != nil {
+			return nil, err
+		}
+		dir, banner = demo, password
 	}
 
 	tokens, err := newIssuer(cfg, keys)
@@ -343,16 +412,45 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 	return deadline.New(redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), cfg.StoreTimeout, onTimeout)
 }
 
-// loadUsers reads the users file, or in dev mode makes a demo user with a
-// fresh password that is printed once.
-func loadUsers(cfg config.Config) (*users.Directory, string, error) {
-	if cfg.UsersFile != "" {
-		d, err := users.LoadFile(cfg.UsersFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("SSO_USERS_FILE=%q: %w", cfg.UsersFile, oneLine{err})
-		}
-		return d, "", nil
+// openUsers reads the users file. When a reload removes or disables users,
+// their sessions are ended in the store.
+func openUsers(cfg config.Config, log *slog.Logger, sessions session.Store) (*users.File, error) {
+	f, err := users.OpenFile(cfg.UsersFile, users.FileOptions{Log: log, OnChange: endSessions(sessions, log)})
+	if err != nil {
+		return nil, fmt.Errorf("SSO_USERS_FILE=%q: %w", cfg.UsersFile, oneLine{err})
 	}
+	return f, nil
+}
+
+// endSessionsTimeout bounds the store calls of one reload.
+const endSessionsTimeout = 10 * time.Second
+
+// endSessions is the users file's change hook: it deletes the sessions of
+// the users a reload revoked. They are refused already, since every
+// request looks its user up; deleting them keeps them from coming back if
+// the user is put back in the file. A user's API keys stay in the store,
+// refused while the user is absent, and work again if the user returns.
+func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
+	return func(c users.Change) {
+		if len(c.Revoked) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), endSessionsTimeout)
+		defer cancel()
+		for _, name := range c.Revoked {
+			n, err := sessions.DeleteUser(ctx, name, "")
+			if err != nil {
+				log.Warn("could not end the sessions of a user removed from or disabled in the users file; they are refused while the user is absent", "user", name, "err", err)
+				continue
+			}
+			log.Info("ended the sessions of a user removed from or disabled in the users file", "user", name, "sessions", n)
+		}
+	}
+}
+
+// demoUsers makes dev mode's demo user with a fresh password, which the
+// banner prints once.
+func demoUsers() (*users.Directory, string, error) {
 	pw := make([]byte, 12)
 	if _, err := rand.Read(pw); err != nil {
 		return nil, "", fmt.Errorf("generate demo password: %w", err)
