@@ -62,6 +62,8 @@ func TestDevModeDefaults(t *testing.T) {
 		LoginMaxRetries:   5,
 		LoginFindTime:     2 * time.Minute,
 		LoginBanTime:      5 * time.Minute,
+		LoginMemory:       256,
+		StoreTimeout:      500 * time.Millisecond,
 		LoginURL:          "http://login.example.test:8080",
 		TrustedProxies:    []string{"127.0.0.1/32", "::1/128"},
 		JWTIssuer:         "http://login.example.test:8080",

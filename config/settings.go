@@ -22,6 +22,7 @@ type Config struct {
 	LoginMaxRetries     int           // SSO_LOGIN_MAX_RETRIES: failed logins per user within LoginFindTime before a ban; 0: off
 	LoginFindTime       time.Duration // SSO_LOGIN_FIND_TIME: window in which failed logins count
 	LoginBanTime        time.Duration // SSO_LOGIN_BAN_TIME: how long a ban lasts
+	LoginMemory         int           // SSO_LOGIN_MEMORY: MiB that password checks under way may take
 	SecretKeys          string        // SSO_SECRET_KEYS, raw; cmd/sso parses it with ticket.ParseKeys
 	RedisURL            string        // SSO_REDIS_URL
 	RedisSentinelMaster string        // SSO_REDIS_SENTINEL_MASTER
@@ -121,6 +122,9 @@ func settings() []setting {
 		{env: "SSO_LOGIN_BAN_TIME", kind: kindDuration, def: "5m",
 			help:  "how long a user name or client IP is refused logins after too many failures",
 			field: func(c *Config) any { return &c.LoginBanTime }},
+		{env: "SSO_LOGIN_MEMORY", kind: kindInt, def: "256",
+			help:  "MiB that the password checks under way may take together, from 16 to 65536; each takes what the costliest hash of the users file needs (argon2id m), logins beyond it wait up to 3s, then get 503 busy",
+			field: func(c *Config) any { return &c.LoginMemory }},
 		{env: "SSO_SECRET_KEYS", kind: kindString, secret: true,
 			defDoc: "none; generated in dev mode",
 			help:   "comma-separated base64 keys of at least 32 bytes; the first signs, all verify",

@@ -66,6 +66,9 @@ func (c Config) problems() []error {
 		}
 	}
 
+	if c.LoginMemory < 16 || c.LoginMemory > 65536 {
+		bad("SSO_LOGIN_MEMORY", strconv.Itoa(c.LoginMemory), "must be from 16 to 65536 (MiB)")
+	}
 	if c.StoreTimeout < 10*time.Millisecond || c.StoreTimeout > 10*time.Second {
 		bad("SSO_STORE_TIMEOUT", fmtDuration(c.StoreTimeout), "must be from 10ms to 10s")
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/example/sso/authz"
 	"github.com/example/sso/cookiedomain"
@@ -150,6 +151,52 @@ func TestRegulationParallelCorrectLogins(t *testing.T) {
 			if code != http.StatusCreated {
 				t.Errorf("round %d, login %d = %d, want 201", round, i, code)
 			}
+		}
+	}
+}
+
+// memoryUsers reports a costly hash (CheckMemory) and holds every check
+// until released, so that the test sees how many run at once.
+type memoryUsers struct {
+	gateUsers
+	perCheck int64
+}
+
+func (m *memoryUsers) CheckMemory() int64 { return m.perCheck }
+
+// A flood of valid-account logins takes at most SSO_LOGIN_MEMORY: with
+// 64 MiB hashes and a 128 MiB budget two checks run at once, the others
+// wait; /auth is never among the waiters.
+func TestLoginMemoryBudget(t *testing.T) {
+	var mu *memoryUsers
+	e := newEnv(t, func(o *server.Options) {
+		mu = &memoryUsers{gateUsers: gateUsers{Users: o.Users, entered: make(chan struct{}, 64), release: make(chan struct{})}, perCheck: 64 << 20}
+		o.Users = mu
+		o.LoginMemory = 128 << 20
+		o.LoginSlots = 16
+	})
+	// A session to ask /auth with, made before the flood.
+	close(mu.release)
+	s := e.apiLogin(t, e.client(), "bob")
+	<-mu.entered
+	mu.release = make(chan struct{})
+
+	const flood = 6
+	results := make(chan int, flood)
+	for range flood {
+		go func() { results <- apiTry(t, e.client(), "alice", password, nil).StatusCode }()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := len(mu.entered); got != 2 {
+		t.Errorf("password checks running under a 128 MiB budget of 64 MiB checks = %d, want 2", got)
+	}
+	if code, user := e.authWithCookie(t, s.Session.Value); code != http.StatusOK || user != "bob" {
+		t.Errorf("/auth during the flood = %d %q, want 200 bob", code, user)
+	}
+	close(mu.release)
+	for range flood {
+		if code := <-results; code != http.StatusCreated {
+			t.Errorf("login in the flood = %d, want 201", code)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/example/sso/authz"
 	"github.com/example/sso/cookiedomain"
@@ -73,6 +74,11 @@ type Options struct {
 	SessionRefresh time.Duration
 	// FormKey signs the login form's anti-forgery token.
 	FormKey []byte
+	// LoginMemory is the memory budget of the password checks under way, in
+	// bytes: each takes what the costliest hash of the users file needs
+	// (Users.CheckMemory, when Users has it), so a flood of logins cannot
+	// take the process past it. Zero: 256 MiB.
+	LoginMemory int64
 	// LoginSlots bounds how many password checks run at once: each argon2id
 	// check takes tens of MiB, so unbounded parallel logins could exhaust
 	// memory. Zero: twice GOMAXPROCS.
@@ -104,8 +110,9 @@ type Server struct {
 	formCSP string
 	// hubOrigin is the origin of LoginURL, e.g. https://login.example.com.
 	hubOrigin string
-	// loginSlots holds one token per password check under way.
-	loginSlots chan struct{}
+	// loginBudget holds LoginMemory bytes; a check takes its share
+	// (checkWeight) while it runs.
+	loginBudget *semaphore.Weighted
 	// limiterKey MACs user names into limiter keys.
 	limiterKey []byte
 	// deviceKey signs device cookies.
@@ -145,13 +152,16 @@ func New(opt Options) (*Server, error) {
 	if opt.LoginSlots <= 0 {
 		opt.LoginSlots = 2 * runtime.GOMAXPROCS(0)
 	}
+	if opt.LoginMemory <= 0 {
+		opt.LoginMemory = 256 << 20
+	}
 	if opt.LoginWait <= 0 {
 		opt.LoginWait = 3 * time.Second
 	}
 	if opt.MaxKeysPerUser <= 0 {
 		opt.MaxKeysPerUser = 100
 	}
-	s := &Server{opt: opt, metrics: newMetrics(opt.Registry), loginSlots: make(chan struct{}, opt.LoginSlots)}
+	s := &Server{opt: opt, metrics: newMetrics(opt.Registry), loginBudget: semaphore.NewWeighted(opt.LoginMemory)}
 	s.auth = &authz.Authenticator{
 		Cookies:  opt.Cookies,
 		Codec:    opt.Codec,
@@ -255,24 +265,35 @@ func limitBody(c *gin.Context) {
 // most LoginWait for one. ready, when set, runs once the slot is taken and
 // can still refuse: a ban may have been set while the request waited.
 func (s *Server) checkPassword(c *gin.Context, login, password string, ready func() error) (users.User, error) {
-	t := time.NewTimer(s.opt.LoginWait)
-	defer t.Stop()
-	select {
-	case s.loginSlots <- struct{}{}:
-	case <-t.C:
-		c.Header("Retry-After", "1")
-		s.metrics.logins.WithLabelValues("busy").Inc()
-		return users.User{}, errBusy
-	case <-c.Request.Context().Done():
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opt.LoginWait)
+	defer cancel()
+	w := s.checkWeight()
+	if err := s.loginBudget.Acquire(ctx, w); err != nil {
+		if c.Request.Context().Err() == nil {
+			c.Header("Retry-After", "1")
+			s.metrics.logins.WithLabelValues("busy").Inc()
+		}
 		return users.User{}, errBusy
 	}
-	defer func() { <-s.loginSlots }()
+	defer s.loginBudget.Release(w)
 	if ready != nil {
 		if err := ready(); err != nil {
 			return users.User{}, err
 		}
 	}
 	return s.opt.Users.Authenticate(login, password)
+}
+
+// checkWeight is the share of LoginMemory one password check takes: what
+// the costliest hash needs, at least LoginMemory/LoginSlots (so no more than
+// LoginSlots run at once) and at most all of it (so a hash costlier than the
+// budget still runs, alone).
+func (s *Server) checkWeight() int64 {
+	w := s.opt.LoginMemory / int64(s.opt.LoginSlots)
+	if m, ok := s.opt.Users.(interface{ CheckMemory() int64 }); ok {
+		w = max(w, m.CheckMemory())
+	}
+	return min(max(w, 1), s.opt.LoginMemory)
 }
 
 func noStore(c *gin.Context) {

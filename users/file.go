@@ -127,6 +127,9 @@ func (f *File) Authenticate(login, password string) (User, error) {
 	return f.cur.Load().Authenticate(login, password)
 }
 
+// CheckMemory is Directory.CheckMemory of the users in force.
+func (f *File) CheckMemory() int64 { return f.cur.Load().CheckMemory() }
+
 // Lookup returns the user named name from the users in force now; a
 // disabled or removed user is absent. See Directory.Lookup.
 func (f *File) Lookup(name string) (User, bool) {

@@ -64,6 +64,14 @@ type params struct {
 }
 
 // costKey identifies the work a hash takes to verify.
+// checkMemory is what one verification with p allocates, roughly, in bytes.
+func (p params) checkMemory() int64 {
+	if p.scheme == schemeBcrypt {
+		return 4 << 10
+	}
+	return int64(p.memory) << 10
+}
+
 func (p params) costKey() string {
 	if p.scheme == schemeBcrypt {
 		return "bcrypt:" + strconv.Itoa(p.cost)

@@ -1,7 +1,10 @@
 package users
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -41,9 +44,15 @@ type entry struct {
 type Directory struct {
 	byName  map[string]*entry
 	byEmail map[string]*entry // lower-cased email
-	// dummy is verified for unknown and disabled users so that they cost
-	// what a wrong password costs (no user enumeration by timing).
-	dummy string
+	// dummies are verified for unknown logins so that they cost what a
+	// known user costs (no user enumeration by timing): one hash per cost
+	// class of the file, each weighted by how many users have it (see
+	// dummyFor).
+	dummies []dummy
+	// dummyTotal is the sum of the dummies' weights.
+	dummyTotal int
+	// checkMemory is the most memory one password check takes, in bytes.
+	checkMemory int64
 	// verify is VerifyPassword; tests count calls through it.
 	verify func(encoded, password string) (bool, error)
 }
@@ -122,7 +131,7 @@ func newDirectory(list []User, hashes map[string]string, lim limits) (*Directory
 		verify:  VerifyPassword,
 	}
 	costs := map[string]int{}
-	var typical params
+	classes := map[string]params{}
 	for _, u := range list {
 		if err := checkUser(u); err != nil {
 			return nil, err
@@ -149,9 +158,8 @@ func newDirectory(list []User, hashes map[string]string, lim limits) (*Directory
 		}
 		ck := p.costKey()
 		costs[ck]++
-		if costs[ck] > costs[typical.costKey()] || typical.scheme == 0 {
-			typical = p
-		}
+		classes[ck] = p
+		d.checkMemory = max(d.checkMemory, p.checkMemory())
 	}
 	// A login is a name first, then an e-mail: a name that is someone
 	// else's address would make that address unusable and confuse audits.
@@ -160,13 +168,58 @@ func newDirectory(list []User, hashes map[string]string, lim limits) (*Directory
 			return nil, fmt.Errorf("users: user name %q is the e-mail address of user %q", name, other.user.Name)
 		}
 	}
-	dummy, err := dummyHash(typical)
-	if err != nil {
-		return nil, err
+	keys := make([]string, 0, len(classes))
+	for k := range classes {
+		keys = append(keys, k)
 	}
-	d.dummy = dummy
+	sort.Strings(keys) // the same file picks the same dummy for a name
+	for _, k := range keys {
+		h, err := dummyHash(classes[k])
+		if err != nil {
+			return nil, err
+		}
+		d.dummies = append(d.dummies, dummy{encoded: h, weight: costs[k]})
+		d.dummyTotal += costs[k]
+	}
 	return d, nil
 }
+
+// dummy is a hash of a random password with one cost class of the file.
+type dummy struct {
+	encoded string
+	weight  int // users of that class
+}
+
+// dummyKey picks dummies; random per process, so that no one can compute
+// which class an unknown name falls in.
+var dummyKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}()
+
+// dummyFor is the hash an unknown login is checked against: a class of the
+// file chosen by a keyed hash of the login, in proportion to the users in
+// each class. The same name always costs the same, like a real user, and
+// names spread over the classes as real users do; so neither one timing
+// nor many tell an unknown name from a known one, whatever the file mixes.
+func (d *Directory) dummyFor(login string) string {
+	m := hmac.New(sha256.New, dummyKey)
+	m.Write([]byte(login))
+	n := int(binary.BigEndian.Uint64(m.Sum(nil)) % uint64(d.dummyTotal))
+	for _, x := range d.dummies {
+		if n < x.weight {
+			return x.encoded
+		}
+		n -= x.weight
+	}
+	return d.dummies[len(d.dummies)-1].encoded
+}
+
+// CheckMemory returns the most memory one password check against this
+// file takes, in bytes: argon2id's m of its costliest hash (bcrypt needs
+// a few KiB). A login memory budget divides by it.
+func (d *Directory) CheckMemory() int64 { return d.checkMemory }
 
 // dummyHash hashes a random password with the cost parameters of p.
 func dummyHash(p params) (string, error) {
@@ -221,8 +274,13 @@ func (d *Directory) Authenticate(login, password string) (User, error) {
 		return User{}, ErrInvalidCredentials
 	}
 	e := d.find(login)
-	if e == nil || e.user.Disabled {
-		_, _ = d.verify(d.dummy, password)
+	if e == nil {
+		_, _ = d.verify(d.dummyFor(login), password)
+		return User{}, ErrInvalidCredentials
+	}
+	if e.user.Disabled {
+		// Its own hash: a disabled user costs what it cost enabled.
+		_, _ = d.verify(e.encoded, password)
 		return User{}, ErrInvalidCredentials
 	}
 	ok, err := d.verify(e.encoded, password)

@@ -302,6 +302,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		SessionMax:      cfg.SessionMax,
 		SessionRefresh:  cfg.SessionRefresh,
 		FormKey:         derive(keys[0], "sso login form v1"),
+		LoginMemory:     int64(cfg.LoginMemory) << 20,
 		Regulation: server.Regulation{
 			MaxRetries: cfg.LoginMaxRetries,
 			FindTime:   cfg.LoginFindTime,
