@@ -263,7 +263,7 @@ func mustDecode(t *testing.T, f *fixture, value string) string {
 
 func TestAuthAllowed(t *testing.T) {
 	f := newFixture(t, nil)
-	r := withCookie(authRequest("/auth"), f.login(t, "alice"))
+	r := forUpstream(withCookie(authRequest("/auth"), f.login(t, "alice")), upstreamURL)
 	// Identity headers a client sends must never come back as ours.
 	r.Header.Set("X-Auth-User", "mallory")
 	r.Header.Set("X-Auth-Groups", "root")
@@ -281,12 +281,12 @@ func TestAuthAllowed(t *testing.T) {
 		}
 	}
 	tok := w.Header().Get("X-Auth-Token")
-	c, err := f.tokens.Verify(tok, f.clock.Now())
+	c, err := f.tokens.VerifyUpstream(tok, upstreamOrigin, f.clock.Now())
 	if err != nil {
-		t.Fatalf("X-Auth-Token %q does not verify: %v", tok, err)
+		t.Fatalf("X-Auth-Token %q does not verify for %s: %v", tok, upstreamOrigin, err)
 	}
-	if c.Subject != "alice" || c.Email != "alice@example.test" {
-		t.Errorf("X-Auth-Token claims = %+v, want alice", c)
+	if c.Subject != "alice" || c.Email != "alice@example.test" || c.Audience != upstreamOrigin {
+		t.Errorf("X-Auth-Token claims = %+v, want alice for %s", c, upstreamOrigin)
 	}
 	if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
 		t.Errorf("/auth set cookies %q; it must never set one", sc)
@@ -660,6 +660,12 @@ func apiKeyRequest(key string) *http.Request {
 	return r
 }
 
+func bearerRequest(tok string) *http.Request {
+	r := authRequest("/auth")
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
 func checkOutage(t *testing.T, f *fixture, cookie, key string) {
 	t.Helper()
 	for name, r := range map[string]*http.Request{
@@ -717,7 +723,8 @@ func TestRemovedUserIsRefused(t *testing.T) {
 	if w := f.serve(withCookie(authRequest("/auth"), f.codec.Encode(raw))); w.Code != http.StatusUnauthorized {
 		t.Errorf("session of a removed user: status %d, want 401", w.Code)
 	}
-	tok, err := f.tokens.Issue(token.Claims{Subject: "ghost"}, now)
+	// Its session is live: only the users file refuses the token.
+	tok, err := f.tokens.IssueAccess(token.Claims{Subject: "ghost", SessionID: ticket.Hash(raw)}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -743,8 +750,13 @@ func TestAuthDoesNotRenewJWT(t *testing.T) {
 	if got := w.Header().Get("X-Auth-Token"); got != tok {
 		t.Errorf("X-Auth-Token is a new token; want the presented one passed on unchanged")
 	}
+	// Even with an upstream to bind a token to.
+	w = f.serve(forUpstream(r, upstreamURL))
+	if got := w.Header().Get("X-Auth-Token"); w.Code != http.StatusOK || got != tok {
+		t.Errorf("with X-Original-URL: status %d, X-Auth-Token a new token; want 200 and the presented one", w.Code)
+	}
 	// A cookie-authenticated request still gets a freshly minted one.
-	w = f.serve(withCookie(authRequest("/auth"), f.login(t, "alice")))
+	w = f.serve(forUpstream(withCookie(authRequest("/auth"), f.login(t, "alice")), upstreamURL))
 	if got := w.Header().Get("X-Auth-Token"); got == "" || got == tok {
 		t.Errorf("cookie request: X-Auth-Token %q, want a fresh token", got)
 	}
@@ -758,7 +770,7 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 	alice := f.login(t, "alice")
 	tokenOf := func(value string) string {
 		t.Helper()
-		w := f.serve(withCookie(authRequest("/auth"), value))
+		w := f.serve(forUpstream(withCookie(authRequest("/auth"), value), upstreamURL))
 		if w.Code != http.StatusOK {
 			t.Fatalf("status %d, want 200", w.Code)
 		}
@@ -774,7 +786,7 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 	if renewed == first {
 		t.Error("token not renewed after half its lifetime")
 	}
-	if c, err := f.tokens.Verify(renewed, f.clock.Now()); err != nil || c.Subject != "alice" {
+	if c, err := f.tokens.VerifyUpstream(renewed, upstreamOrigin, f.clock.Now()); err != nil || c.Subject != "alice" {
 		t.Errorf("renewed token: %v, %+v", err, c)
 	}
 	if other := tokenOf(f.login(t, "alice")); other == renewed {
@@ -786,6 +798,7 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 // expiry all hold.
 func TestAuthRefusesBadJWTs(t *testing.T) {
 	f := newFixture(t, nil)
+	sid := f.sessionID(t, f.login(t, "alice"))
 	issue := func(cfg token.Config) string {
 		t.Helper()
 		if cfg.Issuer == "" {
@@ -801,7 +814,7 @@ func TestAuthRefusesBadJWTs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := iss.Issue(token.Claims{Subject: "alice", Email: "alice@example.test"}, f.clock.Now())
+		tok, err := iss.IssueAccess(token.Claims{Subject: "alice", Email: "alice@example.test", SessionID: sid}, f.clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
