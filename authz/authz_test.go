@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -629,11 +630,17 @@ func TestAuthStoreOutage(t *testing.T) {
 		f := newFixture(t, redisstore.New(client, redisstore.Options{}))
 		// A well-signed cookie for a session the store cannot be asked about.
 		value := f.codec.Encode(mustID(t))
-		key, _, _, err := apikey.Generate() // well-formed, so it reaches the store
+		key, _, hash, err := apikey.Generate() // well-formed, so it reaches the store
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkOutage(t, f, value, key)
+		// Well-signed client tokens whose session and key the store cannot
+		// be asked about.
+		jwts := []string{
+			f.jwtFor(t, "alice", token.Claims{SessionID: f.sessionID(t, value)}),
+			f.jwtFor(t, "alice", token.Claims{KeyHash: hash}),
+		}
+		checkOutage(t, f, value, key, jwts...)
 	})
 	t.Run("redis stopped", func(t *testing.T) {
 		addr := testredis.Start(t)
@@ -643,14 +650,23 @@ func TestAuthStoreOutage(t *testing.T) {
 		f.auth.Now = nil // redis keeps real time
 		value := f.loginNow(t, "alice")
 		key := f.apiKey(t, "bob")
+		jwts := []string{
+			f.jwtFor(t, "alice", token.Claims{SessionID: f.sessionID(t, value)}),
+			f.jwtFor(t, "bob", token.Claims{KeyHash: apikey.Hash(key)}),
+		}
 		if w := f.serve(withCookie(authRequest("/auth"), value)); w.Code != http.StatusOK {
 			t.Fatalf("/auth with redis up = %d, want 200; body %s", w.Code, w.Body)
 		}
 		if w := f.serve(apiKeyRequest(key)); w.Code != http.StatusOK {
 			t.Fatalf("/auth with a key, redis up = %d, want 200; body %s", w.Code, w.Body)
 		}
+		for i, tok := range jwts {
+			if w := f.serve(bearerRequest(tok)); w.Code != http.StatusOK {
+				t.Fatalf("/auth with client token %d, redis up = %d, want 200; body %s", i, w.Code, w.Body)
+			}
+		}
 		_ = client.ShutdownNoSave(context.Background()).Err() // the reply is a closed connection
-		checkOutage(t, f, value, key)
+		checkOutage(t, f, value, key, jwts...)
 	})
 }
 
@@ -666,12 +682,19 @@ func bearerRequest(tok string) *http.Request {
 	return r
 }
 
-func checkOutage(t *testing.T, f *fixture, cookie, key string) {
+// checkOutage checks /auth with credentials the store cannot be asked
+// about: a cookie, an API key and client tokens (whose session or key the
+// store cannot confirm) are all 503, never 200 nor 401.
+func checkOutage(t *testing.T, f *fixture, cookie, key string, jwts ...string) {
 	t.Helper()
-	for name, r := range map[string]*http.Request{
+	reqs := map[string]*http.Request{
 		"cookie":    withCookie(authRequest("/auth"), cookie),
 		"X-API-Key": apiKeyRequest(key),
-	} {
+	}
+	for i, tok := range jwts {
+		reqs[fmt.Sprintf("client token %d", i)] = bearerRequest(tok)
+	}
+	for name, r := range reqs {
 		r.Header.Set("Origin", allowed)
 		w := f.serve(r)
 		if w.Code != http.StatusServiceUnavailable {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/example/sso/apikey"
+	"github.com/example/sso/session"
 	"github.com/example/sso/token"
 )
 
@@ -191,6 +193,107 @@ func TestUpstreamTokenPerOrigin(t *testing.T) {
 	if _, err := f.tokens.VerifyUpstream(kApp, api, now); err == nil {
 		t.Error("key's token for app verifies at api")
 	}
+}
+
+// A client token (POST /api/token) dies with the session or API key it was
+// minted from, not only at its exp.
+func TestClientTokenDiesWithItsSource(t *testing.T) {
+	status := func(f *fixture, tok string) int {
+		t.Helper()
+		return f.serve(forUpstream(bearerRequest(tok), upstreamURL)).Code
+	}
+	t.Run("session logged out", func(t *testing.T) {
+		f := newFixture(t, nil)
+		sid := f.sessionID(t, f.login(t, "alice"))
+		tok := f.jwtFor(t, "alice", token.Claims{SessionID: sid})
+		if got := status(f, tok); got != http.StatusOK {
+			t.Fatalf("/auth with a live session's token = %d, want 200", got)
+		}
+		if err := f.store.Delete(context.Background(), sid); err != nil {
+			t.Fatal(err)
+		}
+		if got := status(f, tok); got != http.StatusUnauthorized {
+			t.Errorf("/auth with the token after its session was deleted = %d, want 401", got)
+		}
+	})
+	t.Run("session revoked with the user's others", func(t *testing.T) {
+		f := newFixture(t, nil)
+		keep := f.sessionID(t, f.login(t, "alice"))
+		tok := f.jwt(t, "alice")
+		if _, err := f.store.DeleteUser(context.Background(), "alice", keep); err != nil {
+			t.Fatal(err)
+		}
+		if got := status(f, tok); got != http.StatusUnauthorized {
+			t.Errorf("/auth after DeleteUser = %d, want 401", got)
+		}
+	})
+	t.Run("session idle", func(t *testing.T) {
+		f := newFixture(t, nil)
+		sid := f.sessionID(t, f.login(t, "alice")) // Idle 1h
+		f.clock.Advance(59 * time.Minute)
+		if got := status(f, f.jwtFor(t, "alice", token.Claims{SessionID: sid})); got != http.StatusOK {
+			t.Fatalf("/auth with a token of a session idle 59m = %d, want 200", got)
+		}
+		// That use did not slide the session's idle deadline: a token does
+		// not keep its source alive.
+		f.clock.Advance(time.Minute)
+		if got := status(f, f.jwtFor(t, "alice", token.Claims{SessionID: sid})); got != http.StatusUnauthorized {
+			t.Errorf("/auth with a fresh token of a session idle 1h = %d, want 401", got)
+		}
+	})
+	t.Run("another user's session", func(t *testing.T) {
+		f := newFixture(t, nil)
+		bobs := f.sessionID(t, f.login(t, "bob"))
+		if got := status(f, f.jwtFor(t, "alice", token.Claims{SessionID: bobs})); got != http.StatusUnauthorized {
+			t.Errorf("/auth with alice's token naming bob's session = %d, want 401", got)
+		}
+	})
+	t.Run("unknown session", func(t *testing.T) {
+		f := newFixture(t, nil)
+		if got := status(f, f.jwtFor(t, "alice", token.Claims{SessionID: "0000"})); got != http.StatusUnauthorized {
+			t.Errorf("/auth with a token of no session = %d, want 401", got)
+		}
+	})
+	t.Run("key deleted", func(t *testing.T) {
+		f := newFixture(t, nil)
+		key := f.apiKey(t, "alice")
+		tok := f.jwtFor(t, "alice", token.Claims{KeyHash: apikey.Hash(key)})
+		if got := status(f, tok); got != http.StatusOK {
+			t.Fatalf("/auth with a live key's token = %d, want 200", got)
+		}
+		if err := f.store.DeleteKey(context.Background(), "alice", apikey.ID(key)); err != nil {
+			t.Fatal(err)
+		}
+		if got := status(f, tok); got != http.StatusUnauthorized {
+			t.Errorf("/auth with the token after its key was deleted = %d, want 401", got)
+		}
+	})
+	t.Run("key expired", func(t *testing.T) {
+		f := newFixture(t, nil)
+		_, id, hash, err := apikey.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := f.clock.Now().Add(2 * time.Minute)
+		if err := f.store.CreateKey(context.Background(), &session.APIKey{ID: id, Hash: hash, User: "alice", Name: "t", CreatedAt: f.clock.Now(), ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		tok := f.jwtFor(t, "alice", token.Claims{KeyHash: hash})
+		if got := status(f, tok); got != http.StatusOK {
+			t.Fatalf("/auth with a live key's token = %d, want 200", got)
+		}
+		f.clock.Advance(2 * time.Minute) // the key is gone, the token has 3 minutes left
+		if got := status(f, tok); got != http.StatusUnauthorized {
+			t.Errorf("/auth with the token of an expired key = %d, want 401", got)
+		}
+	})
+	t.Run("another user's key", func(t *testing.T) {
+		f := newFixture(t, nil)
+		bobs := f.apiKey(t, "bob")
+		if got := status(f, f.jwtFor(t, "alice", token.Claims{KeyHash: apikey.Hash(bobs)})); got != http.StatusUnauthorized {
+			t.Errorf("/auth with alice's token naming bob's key = %d, want 401", got)
+		}
+	})
 }
 
 // A client token must be typed (typ sso-access+jwt, token_use access) and
