@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -263,7 +264,7 @@ func mustDecode(t *testing.T, f *fixture, value string) string {
 
 func TestAuthAllowed(t *testing.T) {
 	f := newFixture(t, nil)
-	r := withCookie(authRequest("/auth"), f.login(t, "alice"))
+	r := forUpstream(withCookie(authRequest("/auth"), f.login(t, "alice")), upstreamURL)
 	// Identity headers a client sends must never come back as ours.
 	r.Header.Set("X-Auth-User", "mallory")
 	r.Header.Set("X-Auth-Groups", "root")
@@ -281,12 +282,12 @@ func TestAuthAllowed(t *testing.T) {
 		}
 	}
 	tok := w.Header().Get("X-Auth-Token")
-	c, err := f.tokens.Verify(tok, f.clock.Now())
+	c, err := f.tokens.VerifyUpstream(tok, upstreamOrigin, f.clock.Now())
 	if err != nil {
-		t.Fatalf("X-Auth-Token %q does not verify: %v", tok, err)
+		t.Fatalf("X-Auth-Token %q does not verify for %s: %v", tok, upstreamOrigin, err)
 	}
-	if c.Subject != "alice" || c.Email != "alice@example.test" {
-		t.Errorf("X-Auth-Token claims = %+v, want alice", c)
+	if c.Subject != "alice" || c.Email != "alice@example.test" || c.Audience != upstreamOrigin {
+		t.Errorf("X-Auth-Token claims = %+v, want alice for %s", c, upstreamOrigin)
 	}
 	if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
 		t.Errorf("/auth set cookies %q; it must never set one", sc)
@@ -628,11 +629,17 @@ func TestAuthStoreOutage(t *testing.T) {
 		f := newFixture(t, redisstore.New(client, redisstore.Options{}))
 		// A well-signed cookie for a session the store cannot be asked about.
 		value := f.codec.Encode(mustID(t))
-		key, _, _, err := apikey.Generate() // well-formed, so it reaches the store
+		key, _, hash, err := apikey.Generate() // well-formed, so it reaches the store
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkOutage(t, f, value, key)
+		// Well-signed client tokens whose session and key the store cannot
+		// be asked about.
+		jwts := []string{
+			f.jwtFor(t, "alice", token.Claims{SessionID: f.sessionID(t, value)}),
+			f.jwtFor(t, "alice", token.Claims{KeyHash: hash}),
+		}
+		checkOutage(t, f, value, key, jwts...)
 	})
 	t.Run("redis stopped", func(t *testing.T) {
 		addr := testredis.Start(t)
@@ -642,14 +649,23 @@ func TestAuthStoreOutage(t *testing.T) {
 		f.auth.Now = nil // redis keeps real time
 		value := f.loginNow(t, "alice")
 		key := f.apiKey(t, "bob")
+		jwts := []string{
+			f.jwtFor(t, "alice", token.Claims{SessionID: f.sessionID(t, value)}),
+			f.jwtFor(t, "bob", token.Claims{KeyHash: apikey.Hash(key)}),
+		}
 		if w := f.serve(withCookie(authRequest("/auth"), value)); w.Code != http.StatusOK {
 			t.Fatalf("/auth with redis up = %d, want 200; body %s", w.Code, w.Body)
 		}
 		if w := f.serve(apiKeyRequest(key)); w.Code != http.StatusOK {
 			t.Fatalf("/auth with a key, redis up = %d, want 200; body %s", w.Code, w.Body)
 		}
+		for i, tok := range jwts {
+			if w := f.serve(bearerRequest(tok)); w.Code != http.StatusOK {
+				t.Fatalf("/auth with client token %d, redis up = %d, want 200; body %s", i, w.Code, w.Body)
+			}
+		}
 		_ = client.ShutdownNoSave(context.Background()).Err() // the reply is a closed connection
-		checkOutage(t, f, value, key)
+		checkOutage(t, f, value, key, jwts...)
 	})
 }
 
@@ -659,12 +675,25 @@ func apiKeyRequest(key string) *http.Request {
 	return r
 }
 
-func checkOutage(t *testing.T, f *fixture, cookie, key string) {
+func bearerRequest(tok string) *http.Request {
+	r := authRequest("/auth")
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+// checkOutage checks /auth with credentials the store cannot be asked
+// about: a cookie, an API key and client tokens (whose session or key the
+// store cannot confirm) are all 503, never 200 nor 401.
+func checkOutage(t *testing.T, f *fixture, cookie, key string, jwts ...string) {
 	t.Helper()
-	for name, r := range map[string]*http.Request{
+	reqs := map[string]*http.Request{
 		"cookie":    withCookie(authRequest("/auth"), cookie),
 		"X-API-Key": apiKeyRequest(key),
-	} {
+	}
+	for i, tok := range jwts {
+		reqs[fmt.Sprintf("client token %d", i)] = bearerRequest(tok)
+	}
+	for name, r := range reqs {
 		r.Header.Set("Origin", allowed)
 		w := f.serve(r)
 		if w.Code != http.StatusServiceUnavailable {
@@ -716,7 +745,8 @@ func TestRemovedUserIsRefused(t *testing.T) {
 	if w := f.serve(withCookie(authRequest("/auth"), f.codec.Encode(raw))); w.Code != http.StatusUnauthorized {
 		t.Errorf("session of a removed user: status %d, want 401", w.Code)
 	}
-	tok, err := f.tokens.Issue(token.Claims{Subject: "ghost"}, now)
+	// Its session is live: only the users file refuses the token.
+	tok, err := f.tokens.IssueAccess(token.Claims{Subject: "ghost", SessionID: ticket.Hash(raw)}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -742,8 +772,13 @@ func TestAuthDoesNotRenewJWT(t *testing.T) {
 	if got := w.Header().Get("X-Auth-Token"); got != tok {
 		t.Errorf("X-Auth-Token is a new token; want the presented one passed on unchanged")
 	}
+	// Even with an upstream to bind a token to.
+	w = f.serve(forUpstream(r, upstreamURL))
+	if got := w.Header().Get("X-Auth-Token"); w.Code != http.StatusOK || got != tok {
+		t.Errorf("with X-Original-URL: status %d, X-Auth-Token a new token; want 200 and the presented one", w.Code)
+	}
 	// A cookie-authenticated request still gets a freshly minted one.
-	w = f.serve(withCookie(authRequest("/auth"), f.login(t, "alice")))
+	w = f.serve(forUpstream(withCookie(authRequest("/auth"), f.login(t, "alice")), upstreamURL))
 	if got := w.Header().Get("X-Auth-Token"); got == "" || got == tok {
 		t.Errorf("cookie request: X-Auth-Token %q, want a fresh token", got)
 	}
@@ -757,7 +792,7 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 	alice := f.login(t, "alice")
 	tokenOf := func(value string) string {
 		t.Helper()
-		w := f.serve(withCookie(authRequest("/auth"), value))
+		w := f.serve(forUpstream(withCookie(authRequest("/auth"), value), upstreamURL))
 		if w.Code != http.StatusOK {
 			t.Fatalf("status %d, want 200", w.Code)
 		}
@@ -773,7 +808,7 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 	if renewed == first {
 		t.Error("token not renewed after half its lifetime")
 	}
-	if c, err := f.tokens.Verify(renewed, f.clock.Now()); err != nil || c.Subject != "alice" {
+	if c, err := f.tokens.VerifyUpstream(renewed, upstreamOrigin, f.clock.Now()); err != nil || c.Subject != "alice" {
 		t.Errorf("renewed token: %v, %+v", err, c)
 	}
 	if other := tokenOf(f.login(t, "alice")); other == renewed {
@@ -785,6 +820,7 @@ func TestAuthUpstreamTokenCache(t *testing.T) {
 // expiry all hold.
 func TestAuthRefusesBadJWTs(t *testing.T) {
 	f := newFixture(t, nil)
+	sid := f.sessionID(t, f.login(t, "alice"))
 	issue := func(cfg token.Config) string {
 		t.Helper()
 		if cfg.Issuer == "" {
@@ -800,7 +836,7 @@ func TestAuthRefusesBadJWTs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := iss.Issue(token.Claims{Subject: "alice", Email: "alice@example.test"}, f.clock.Now())
+		tok, err := iss.IssueAccess(token.Claims{Subject: "alice", Email: "alice@example.test", SessionID: sid}, f.clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

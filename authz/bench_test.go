@@ -7,13 +7,13 @@ import (
 
 // BenchmarkAuthCookie is one /auth decision for a logged-in browser, the hot
 // path behind nginx: cookie check, store read, identity headers and the
-// upstream JWT.
+// upstream JWT for the origin of X-Original-URL.
 func BenchmarkAuthCookie(b *testing.B) {
 	f := newFixture(b, nil)
 	value := f.login(b, "alice")
 	b.ReportAllocs()
 	for b.Loop() {
-		r := withCookie(authRequest("/auth"), value)
+		r := forUpstream(withCookie(authRequest("/auth"), value), upstreamURL)
 		r.Header.Set("Origin", allowed)
 		if w := f.serve(r); w.Code != http.StatusOK {
 			b.Fatalf("status %d", w.Code)

@@ -196,14 +196,48 @@ func (f *fixture) apiKey(t *testing.T, user string) string {
 	return k
 }
 
+// jwt logs user in and returns a client access token minted from that
+// session, as POST /api/token would.
 func (f *fixture) jwt(t *testing.T, user string) string {
 	t.Helper()
+	return f.jwtFor(t, user, token.Claims{SessionID: f.sessionID(t, f.login(t, user))})
+}
+
+// jwtFor mints a client access token for user from the source src names
+// (SessionID or KeyHash).
+func (f *fixture) jwtFor(t *testing.T, user string, src token.Claims) string {
+	t.Helper()
 	u, _ := directory(t).Lookup(user)
-	tok, err := f.tokens.Issue(token.Claims{Subject: u.Name, Email: u.Email, Groups: u.Groups}, f.clock.Now())
+	src.Subject, src.Email, src.Groups = user, u.Email, u.Groups
+	tok, err := f.tokens.IssueAccess(src, f.clock.Now())
 	if err != nil {
-		t.Fatalf("Issue: %v", err)
+		t.Fatalf("IssueAccess: %v", err)
 	}
 	return tok
+}
+
+// sessionID is the store id (session.Session.ID) of a cookie value.
+func (f *fixture) sessionID(t testing.TB, value string) string {
+	t.Helper()
+	raw, err := f.codec.Decode(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ticket.Hash(raw)
+}
+
+// upstreamURL is a request to an upstream as nginx names it in
+// X-Original-URL; upstreamOrigin is the audience of the upstream token /auth
+// mints for it.
+const (
+	upstreamURL    = "https://app.example.test/orders?id=7"
+	upstreamOrigin = "https://app.example.test"
+)
+
+// forUpstream sets the X-Original-URL nginx sends for a request to u.
+func forUpstream(r *http.Request, u string) *http.Request {
+	r.Header.Set("X-Original-URL", u)
+	return r
 }
 
 // authRequest is GET /auth as nginx sends it, from a trusted proxy.

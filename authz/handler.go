@@ -164,34 +164,77 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Auth-User", id.User)
 	hdr.Set("X-Auth-Email", id.Email)
 	hdr.Set("X-Auth-Groups", strings.Join(id.Groups, ","))
-	switch {
-	case id.Method == MethodJWT:
-		// The caller's own token goes upstream unchanged: minting a fresh
-		// one here would let a JWT renew itself forever.
-		hdr.Set("X-Auth-Token", id.Token)
-	case h.Auth.Tokens != nil:
-		tok, err := h.upstreamToken(id)
-		if err != nil {
-			h.observe(ResultError, id.Method)
-			h.Log.ErrorContext(r.Context(), "auth: sign upstream token", "err", err)
-			reply(http.StatusInternalServerError, "internal", "internal error", "")
-			return
-		}
-		hdr.Set("X-Auth-Token", tok)
+	if err := h.setToken(hdr, id, originalURL); err != nil {
+		h.observe(ResultError, id.Method)
+		h.Log.ErrorContext(r.Context(), "auth: sign upstream token", "err", err)
+		reply(http.StatusInternalServerError, "internal", "internal error", "")
+		return
 	}
 	h.observe(ResultAllowed, id.Method)
 	w.WriteHeader(http.StatusOK)
 }
 
-// upstreamToken is the JWT for X-Auth-Token: a cached one while it still has
-// at least half its lifetime left, so upstreams always get a usable token.
-func (h *Handler) upstreamToken(id Identity) (string, error) {
+// setToken sets X-Auth-Token for an authenticated request: the caller's own
+// client token, unchanged, or an upstream token bound to the origin of the
+// trusted X-Original-URL.
+func (h *Handler) setToken(hdr http.Header, id Identity, originalURL string) error {
+	if id.Method == MethodJWT {
+		// The caller's own token goes upstream unchanged: minting a fresh
+		// one here would let a JWT renew itself forever.
+		hdr.Set("X-Auth-Token", id.Token)
+		return nil
+	}
+	if h.Auth.Tokens == nil {
+		return nil
+	}
+	aud, ok := upstreamAudience(originalURL)
+	if !ok {
+		// No trusted X-Original-URL (a direct call, or nginx outside
+		// SSO_TRUSTED_PROXIES), or one naming no http(s) origin: there is
+		// no upstream to bind a token to, and a token for no upstream in
+		// particular would be good at every one of them. The identity
+		// headers still go out; X-Auth-Token does not.
+		return nil
+	}
+	tok, err := h.upstreamToken(id, aud)
+	if err != nil {
+		return err
+	}
+	hdr.Set("X-Auth-Token", tok)
+	return nil
+}
+
+// upstreamAudience is the audience of the upstream token for a request to
+// originalURL: its origin as cors.ParseOrigin spells origins (lower-case
+// scheme and IDNA host, no default port), e.g. "https://api.example.com".
+// ok is false for "", an unparseable URL, a scheme other than http and
+// https, userinfo, or a host that is no origin's.
+func upstreamAudience(originalURL string) (string, bool) {
+	if originalURL == "" {
+		return "", false
+	}
+	u, err := url.Parse(originalURL)
+	if err != nil || u.Opaque != "" || u.User != nil || u.Host == "" {
+		return "", false
+	}
+	o, err := cors.ParseOrigin(u.Scheme + "://" + u.Host)
+	if err != nil {
+		return "", false
+	}
+	return o.String(), true
+}
+
+// upstreamToken is the upstream JWT for X-Auth-Token for the upstream aud: a
+// cached one while it still has at least half its lifetime left, so
+// upstreams always get a usable token. The cache is keyed by credential and
+// audience: a token minted for one upstream is never handed to another.
+func (h *Handler) upstreamToken(id Identity, aud string) (string, error) {
 	var key string
 	switch {
 	case id.Session != nil:
-		key = "s:" + id.Session.ID
+		key = "s:" + id.Session.ID + " " + aud
 	case id.KeyID != "":
-		key = "k:" + id.KeyID
+		key = "k:" + id.KeyID + " " + aud
 	}
 	now := h.Auth.now()
 	if key != "" {
@@ -199,7 +242,7 @@ func (h *Handler) upstreamToken(id Identity) (string, error) {
 			return tok, nil
 		}
 	}
-	tok, err := h.Auth.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, now)
+	tok, err := h.Auth.Tokens.IssueUpstream(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, aud, now)
 	if err != nil {
 		return "", err
 	}

@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// tokenCache keeps the upstream JWT minted for a session or API key, so that
-// /auth signs once per half token lifetime per credential instead of on
-// every request: signing is most of the cost of an /auth decision. Only a
-// request that has just been authenticated against the store reaches it, so
-// a revoked session or key never gets a cached token.
+// tokenCache keeps the upstream JWT minted for a session or API key and one
+// upstream origin (the key names both), so that /auth signs once per half
+// token lifetime per credential and upstream instead of on every request:
+// signing is most of the cost of an /auth decision. Only a request that has
+// just been authenticated against the store reaches it, so a revoked session
+// or key never gets a cached token.
 type tokenCache struct {
 	mu      sync.Mutex
 	entries map[string]cachedToken

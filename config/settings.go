@@ -181,7 +181,7 @@ func settings() []setting {
 			field:  func(c *Config) any { return &c.JWTIssuer }},
 		{env: "SSO_JWT_AUDIENCE", kind: kindString,
 			defDoc: "the first cookie domain",
-			help:   "aud claim of issued JWTs",
+			help:   "aud claim of client JWTs from /api/token (an upstream's X-Auth-Token has its origin)",
 			field:  func(c *Config) any { return &c.JWTAudience }},
 		{env: "SSO_JWT_TTL", kind: kindDuration, def: "5m",
 			help:  "lifetime of issued JWTs, from 30s to 1h",

@@ -23,6 +23,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/example/sso/apikey"
 	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 	"github.com/example/sso/users"
@@ -150,7 +151,7 @@ func pythonFlow(t *testing.T, password string, a, b *ssoProc) {
 	r = py(b, "token")
 	r.wantOK(t, "token")
 	tok := strings.TrimSpace(r.stdout)
-	verifyJWT(t, tok, a)
+	verifyJWT(t, tok, a, apikey.Hash(key))
 	if got := authStatus(t, b, "Authorization", "Bearer "+tok); got != http.StatusOK {
 		t.Fatalf("GET /auth with the JWT = %d, want 200", got)
 	}
@@ -159,10 +160,10 @@ func pythonFlow(t *testing.T, password string, a, b *ssoProc) {
 	r.wantOK(t, "delete-key")
 	r = py(b, "use-key")
 	r.wantFail(t, "use-key after delete-key", "HTTP 401", `"error": "unauthorized"`)
-	// A JWT is revoked only by its expiry: the one issued for the deleted key
-	// still passes. This is what docs/clients.md promises.
-	if got := authStatus(t, b, "Authorization", "Bearer "+tok); got != http.StatusOK {
-		t.Fatalf("GET /auth with a JWT issued before the key was deleted = %d, want 200 until it expires", got)
+	// A JWT dies with the key it was minted from, on every instance sharing
+	// the store, long before its exp. This is what docs/clients.md promises.
+	if got := authStatus(t, b, "Authorization", "Bearer "+tok); got != http.StatusUnauthorized {
+		t.Fatalf("GET /auth with a JWT of the deleted key = %d, want 401", got)
 	}
 
 	r = py(a, "logout", "--keep-state")
@@ -195,8 +196,8 @@ func curlFlow(t *testing.T, password string, srv *ssoProc) {
 		"use key (bearer): " + testUser,
 		"use key (x-api-key): " + testUser,
 		"use token: " + testUser,
-		"delete key: ok, the key is refused now",
-		"logout: ok, the old cookie value is refused now",
+		"delete key: ok, the key and its JWT are refused now",
+		"logout: ok, the old cookie value and its JWT are refused now",
 	}
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	if len(lines) != len(want) {
@@ -213,9 +214,11 @@ func curlFlow(t *testing.T, password string, srv *ssoProc) {
 	bad.wantFail(t, "session.sh with a wrong password", "HTTP 401, want 201", "invalid_credentials")
 }
 
-// verifyJWT checks tok with go-jose, a library sso does not use to sign,
-// against the JWKS that srv publishes: what an upstream API would do.
-func verifyJWT(t *testing.T, tok string, srv *ssoProc) {
+// verifyJWT checks the client token tok with go-jose, a library sso does not
+// use to sign, against the JWKS that srv publishes: its signature, its type
+// and claims, and that it names the API key (by keyHash) it was minted
+// from.
+func verifyJWT(t *testing.T, tok string, srv *ssoProc, keyHash string) {
 	t.Helper()
 	resp := srv.get(t, "/.well-known/jwks.json", nil)
 	body, err := io.ReadAll(resp.Body)
@@ -228,29 +231,40 @@ func verifyJWT(t *testing.T, tok string, srv *ssoProc) {
 		t.Fatalf("JWKS %s: %v", body, err)
 	}
 
-	parse := func(tok string) (jwt.Claims, []string, error) {
+	type extraClaims struct {
+		Use    string   `json:"token_use"`
+		Key    string   `json:"key"`
+		SID    string   `json:"sid"`
+		Groups []string `json:"groups"`
+	}
+	parse := func(tok string) (jwt.Claims, extraClaims, error) {
 		parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.EdDSA})
 		if err != nil {
-			return jwt.Claims{}, nil, fmt.Errorf("parse: %w", err)
+			return jwt.Claims{}, extraClaims{}, fmt.Errorf("parse: %w", err)
+		}
+		if typ := parsed.Headers[0].ExtraHeaders[jose.HeaderType]; typ != "sso-access+jwt" {
+			return jwt.Claims{}, extraClaims{}, fmt.Errorf("typ %v, want sso-access+jwt", typ)
 		}
 		keys := set.Key(parsed.Headers[0].KeyID)
 		if len(keys) != 1 {
-			return jwt.Claims{}, nil, fmt.Errorf("kid %q: %d keys in the JWKS, want 1", parsed.Headers[0].KeyID, len(keys))
+			return jwt.Claims{}, extraClaims{}, fmt.Errorf("kid %q: %d keys in the JWKS, want 1", parsed.Headers[0].KeyID, len(keys))
 		}
 		var std jwt.Claims
-		var extra struct {
-			Groups []string `json:"groups"`
-		}
+		var extra extraClaims
 		if err := parsed.Claims(keys[0].Key, &std, &extra); err != nil {
-			return jwt.Claims{}, nil, fmt.Errorf("verify: %w", err)
+			return jwt.Claims{}, extraClaims{}, fmt.Errorf("verify: %w", err)
 		}
-		return std, extra.Groups, nil
+		return std, extra, nil
 	}
 
-	claims, groups, err := parse(tok)
+	claims, extra, err := parse(tok)
 	if err != nil {
 		t.Fatalf("JWT from token: %v", err)
 	}
+	if extra.Use != "access" || extra.Key != keyHash || extra.SID != "" {
+		t.Errorf("JWT token_use %q, key %q, sid %q; want access, the key's hash %q, no sid", extra.Use, extra.Key, extra.SID, keyHash)
+	}
+	groups := extra.Groups
 	now := time.Now()
 	err = claims.ValidateWithLeeway(jwt.Expected{
 		Issuer:      srv.loginURL,

@@ -362,13 +362,21 @@ func (s *Server) issueToken(c *gin.Context) {
 	}
 	id := currentIdentity(c)
 	if id.Method == authz.MethodJWT {
-		// A JWT is revoked only by its expiry; exchanging it for a fresh one
-		// would make it immortal.
+		// A JWT cannot renew itself: a stolen one would otherwise live past
+		// its exp for as long as its session or key does.
 		s.fail(c, errTokenRenewal)
 		return
 	}
-	now := s.opt.Now()
-	tok, err := s.opt.Tokens.Issue(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, now)
+	// The token names the session or key it comes from, so that /auth
+	// refuses it once that is revoked rather than only at its exp.
+	claims := token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}
+	switch id.Method {
+	case authz.MethodSession:
+		claims.SessionID = id.Session.ID
+	case authz.MethodAPIKey:
+		claims.KeyHash = id.KeyHash
+	}
+	tok, err := s.opt.Tokens.IssueAccess(claims, s.opt.Now())
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -33,17 +33,41 @@ const MaxLen = 8 << 10
 // deriveInfo is the HKDF info string; changing it changes every key.
 const deriveInfo = "sso jwt signing key v1"
 
-// ErrInvalidToken wraps every reason Verify refuses a token.
+// ErrInvalidToken wraps every reason Verify and VerifyUpstream refuse a
+// token.
 var ErrInvalidToken = errors.New("token: invalid token")
+
+// The two kinds of token, typed explicitly so that one is never taken for
+// the other (RFC 8725 §3.11): the JOSE header "typ" and the claim
+// "token_use" both name the kind, and each verifier wants both.
+const (
+	// TypeAccess and UseAccess mark a client access token, from
+	// POST /api/token: a credential for /auth and the JSON API, with the
+	// configured audience (SSO_JWT_AUDIENCE).
+	TypeAccess = "sso-access+jwt"
+	UseAccess  = "access"
+	// TypeUpstream and UseUpstream mark an upstream token, the X-Auth-Token
+	// /auth hands to one upstream, whose origin is its audience. It is
+	// never a credential for sso.
+	TypeUpstream = "sso-upstream+jwt"
+	UseUpstream  = "upstream"
+)
 
 // Claims is what a token says about its holder.
 type Claims struct {
-	Subject   string // user name
-	Email     string
-	Groups    []string
-	IssuedAt  time.Time // set by Issue
-	ExpiresAt time.Time // set by Issue
-	ID        string    // jti, set by Issue
+	Subject string // user name
+	Email   string
+	Groups  []string
+	// SessionID (claim "sid", a session.Session.ID) or KeyHash (claim
+	// "key", a session.APIKey.Hash) names what an access token was minted
+	// from, so that the token dies with it: exactly one is set in an access
+	// token. Upstream tokens carry neither.
+	SessionID string
+	KeyHash   string
+	Audience  string    // aud; set by IssueAccess, IssueUpstream and the verifiers
+	IssuedAt  time.Time // set by the issuers
+	ExpiresAt time.Time // set by the issuers
+	ID        string    // jti, set by the issuers
 }
 
 // Config configures an Issuer.
@@ -78,6 +102,9 @@ type claims struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ExpiresAt *jwt.NumericDate `json:"exp"`
 	ID        string           `json:"jti"`
+	Use       string           `json:"token_use"`
+	SessionID string           `json:"sid,omitempty"`
+	KeyHash   string           `json:"key,omitempty"`
 	Email     string           `json:"email,omitempty"`
 	Groups    []string         `json:"groups,omitempty"`
 }
@@ -230,9 +257,38 @@ func (i *Issuer) KeyID() string { return i.signKID }
 // /.well-known/jwks.json. Callers must not modify it.
 func (i *Issuer) JWKS() []byte { return i.jwks }
 
-// Issue signs a token for c.Subject, valid from now for the TTL. IssuedAt,
+// IssueAccess signs a client access token for c.Subject (POST /api/token),
+// valid from now for the TTL, with the configured audience. Exactly one of
+// c.SessionID and c.KeyHash must be set: a token that names no source could
+// not be refused once its session or key is revoked. Audience, IssuedAt,
 // ExpiresAt and ID of c are ignored.
-func (i *Issuer) Issue(c Claims, now time.Time) (string, error) {
+func (i *Issuer) IssueAccess(c Claims, now time.Time) (string, error) {
+	if (c.SessionID == "") == (c.KeyHash == "") {
+		return "", errors.New("token: issue access token: want exactly one of session id and key hash")
+	}
+	return i.issue(TypeAccess, &claims{
+		Audience:  i.cfg.Audience,
+		Use:       UseAccess,
+		SessionID: c.SessionID,
+		KeyHash:   c.KeyHash,
+	}, c, now)
+}
+
+// IssueUpstream signs an upstream token (X-Auth-Token) for c.Subject, valid
+// from now for the TTL, for the one upstream whose origin is audience. The
+// caller passes the canonical origin (cors.Origin.String(): lower-case
+// scheme and host, no default port), which is what the upstream compares
+// with its own. SessionID and KeyHash of c are not written: an upstream has
+// no use for them. Audience, IssuedAt, ExpiresAt and ID of c are ignored.
+func (i *Issuer) IssueUpstream(c Claims, audience string, now time.Time) (string, error) {
+	if audience == "" {
+		return "", errors.New("token: issue upstream token: empty audience")
+	}
+	return i.issue(TypeUpstream, &claims{Audience: audience, Use: UseUpstream}, c, now)
+}
+
+// issue completes pc from c and now, and signs it with header typ.
+func (i *Issuer) issue(typ string, pc *claims, c Claims, now time.Time) (string, error) {
 	if c.Subject == "" {
 		return "", errors.New("token: issue: empty subject")
 	}
@@ -241,17 +297,16 @@ func (i *Issuer) Issue(c Claims, now time.Time) (string, error) {
 		return "", fmt.Errorf("token: issue: jti: %w", err)
 	}
 	now = now.Truncate(time.Second) // NumericDate has seconds
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &claims{
-		Issuer:    i.cfg.Issuer,
-		Subject:   c.Subject,
-		Audience:  i.cfg.Audience,
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(i.cfg.TTL)),
-		ID:        base64.RawURLEncoding.EncodeToString(jti),
-		Email:     c.Email,
-		Groups:    c.Groups,
-	})
+	pc.Issuer = i.cfg.Issuer
+	pc.Subject = c.Subject
+	pc.IssuedAt = jwt.NewNumericDate(now)
+	pc.NotBefore = jwt.NewNumericDate(now)
+	pc.ExpiresAt = jwt.NewNumericDate(now.Add(i.cfg.TTL))
+	pc.ID = base64.RawURLEncoding.EncodeToString(jti)
+	pc.Email = c.Email
+	pc.Groups = c.Groups
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, pc)
+	t.Header["typ"] = typ
 	t.Header["kid"] = i.signKID
 	s, err := t.SignedString(i.cfg.Keys[0])
 	if err != nil {
@@ -260,9 +315,42 @@ func (i *Issuer) Issue(c Claims, now time.Time) (string, error) {
 	return s, nil
 }
 
-// Verify checks tok at time now and returns its claims. Every refusal wraps
+// Verify checks a client access token at time now and returns its claims:
+// header typ "sso-access+jwt", claim token_use "access", the configured
+// issuer and audience, exactly one of sid and key, and everything
+// VerifyUpstream checks besides. An upstream token is refused whatever its
+// audience, and so is a token that names no type. Every refusal wraps
 // ErrInvalidToken.
+//
+// Verify does not know whether the token's session or key still exists:
+// the caller asks the store (authz does).
 func (i *Issuer) Verify(tok string, now time.Time) (Claims, error) {
+	c, err := i.verify(tok, TypeAccess, UseAccess, i.cfg.Audience, now)
+	if err != nil {
+		return Claims{}, err
+	}
+	if (c.SessionID == "") == (c.KeyHash == "") {
+		return Claims{}, fmt.Errorf("%w: access token names not exactly one of sid and key", ErrInvalidToken)
+	}
+	return c, nil
+}
+
+// VerifyUpstream checks an upstream token at time now, as an upstream whose
+// canonical origin is audience must: signature (EdDSA only, a key of the
+// ring picked by kid), header typ "sso-upstream+jwt", claim token_use
+// "upstream", the configured issuer, aud equal to audience, exp present and
+// exp/nbf/iat within the leeway, a subject. sso itself never accepts these
+// tokens as credentials; VerifyUpstream is the reference for what an
+// upstream checks, and what the tests check. Every refusal wraps
+// ErrInvalidToken.
+func (i *Issuer) VerifyUpstream(tok, audience string, now time.Time) (Claims, error) {
+	if audience == "" {
+		return Claims{}, fmt.Errorf("%w: no audience to check against", ErrInvalidToken)
+	}
+	return i.verify(tok, TypeUpstream, UseUpstream, audience, now)
+}
+
+func (i *Issuer) verify(tok, typ, use, audience string, now time.Time) (Claims, error) {
 	if len(tok) > MaxLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxLen)
 	}
@@ -271,7 +359,7 @@ func (i *Issuer) Verify(tok string, now time.Time) (Claims, error) {
 		// the public key as HMAC secret.
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(i.cfg.Issuer),
-		jwt.WithAudience(i.cfg.Audience),
+		jwt.WithAudience(audience),
 		jwt.WithLeeway(i.cfg.Leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -281,7 +369,7 @@ func (i *Issuer) Verify(tok string, now time.Time) (Claims, error) {
 		jwt.WithStrictDecoding(),
 	)
 	var c claims
-	_, err := p.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
+	t, err := p.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		pub, ok := i.pub[kid]
 		if !ok {
@@ -292,7 +380,21 @@ func (i *Issuer) Verify(tok string, now time.Time) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
-	out := Claims{Subject: c.Subject, Email: c.Email, Groups: c.Groups, ID: c.ID, ExpiresAt: c.ExpiresAt.UTC()}
+	// Both the header and the claim, compared exactly: the header is what
+	// JOSE libraries can check before they look at the payload, the claim
+	// is what survives libraries that drop the header. A token with neither
+	// (sso's first shape, or someone else's JWT) is refused.
+	if got, _ := t.Header["typ"].(string); got != typ {
+		return Claims{}, fmt.Errorf("%w: typ %q, want %q", ErrInvalidToken, truncate(got, 64), typ)
+	}
+	if c.Use != use {
+		return Claims{}, fmt.Errorf("%w: token_use %q, want %q", ErrInvalidToken, truncate(c.Use, 64), use)
+	}
+	out := Claims{
+		Subject: c.Subject, Email: c.Email, Groups: c.Groups,
+		SessionID: c.SessionID, KeyHash: c.KeyHash, Audience: c.Audience,
+		ID: c.ID, ExpiresAt: c.ExpiresAt.UTC(),
+	}
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.UTC()
 	}

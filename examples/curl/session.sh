@@ -7,9 +7,10 @@
 #      Cookie header from yet another process (what a script that saved it
 #      would do later);
 #   4. create an API key, use it as a Bearer token and as X-API-Key, trade it
-#      for a short-lived JWT and use that;
-#   5. delete the key (refused at once afterwards) and log out (the saved
-#      cookie value is refused at once afterwards).
+#      for a short-lived JWT and use that; get a JWT with the session too;
+#   5. delete the key (it and its JWT are refused at once afterwards) and log
+#      out (the saved cookie value and the session's JWT are refused at once
+#      afterwards).
 #
 # Usage:
 #   SSO_USER=alice SSO_PASSWORD=... ./session.sh
@@ -122,13 +123,20 @@ jwt=$(field access_token)
 [ -n "$jwt" ] || die "token: no access_token in the answer"
 req 200 GET /auth "$@" -H "Authorization: Bearer $jwt"
 echo "use token: $(header X-Auth-User)"
+# A JWT of the session: POST with the cookie, so with the CSRF token.
+req 200 POST /api/token "$@" -b "$jar" -H "X-CSRF-Token: $csrf"
+session_jwt=$(field access_token)
+[ -n "$session_jwt" ] || die "token: no access_token in the answer"
 
 # 5. Revocation: a deleted key and a logged-out session are refused at
-# once. A JWT already issued stays valid until it expires.
+# once, and so are the JWTs minted from them, before their exp.
 req 204 DELETE "/api/keys/$key_id" "$@" -b "$jar" -H "X-CSRF-Token: $csrf"
 req 401 GET /auth "$@" -H "Authorization: Bearer $key"
-echo "delete key: ok, the key is refused now"
+req 401 GET /auth "$@" -H "Authorization: Bearer $jwt"
+echo "delete key: ok, the key and its JWT are refused now"
 
+req 200 GET /auth "$@" -H "Authorization: Bearer $session_jwt"
 req 204 DELETE /api/session "$@" -b "$jar" -c "$jar" -H "X-CSRF-Token: $csrf"
 req 401 GET /api/session "$@" -H "Cookie: $name=$value"
-echo "logout: ok, the old cookie value is refused now"
+req 401 GET /auth "$@" -H "Authorization: Bearer $session_jwt"
+echo "logout: ok, the old cookie value and its JWT are refused now"
