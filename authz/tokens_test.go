@@ -46,7 +46,9 @@ func TestUpstreamTokenIsNoCredential(t *testing.T) {
 		for _, peer := range []string{trustedIP, strangerIP} {
 			r := bearerRequest(tok)
 			r.RemoteAddr = peer
-			if original != "" {
+			if original != "" && peer == trustedIP {
+				// X-Original-* from anyone else is a 500 before any
+				// credential is looked at (TestUntrustedOriginalHeadersFailClosed).
 				forUpstream(r, original)
 			}
 			w := f.serve(r)
@@ -103,7 +105,6 @@ func TestUpstreamTokenAudience(t *testing.T) {
 		{"ipv6", trustedIP, "https://[::1]:8443/", "https://[::1]:8443"},
 		{"ipv4", trustedIP, "http://127.0.0.1:8080/", "http://127.0.0.1:8080"},
 		{"no X-Original-URL", trustedIP, "", ""},
-		{"untrusted peer", strangerIP, "https://app.example.test/", ""},
 		{"not a URL", trustedIP, "::not a url", ""},
 		{"relative", trustedIP, "/orders", ""},
 		{"no scheme", trustedIP, "//app.example.test/", ""},
