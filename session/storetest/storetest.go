@@ -269,17 +269,19 @@ func testDelete(t *testing.T, st Store) {
 
 func testIdleExpiry(t *testing.T, st Store) {
 	ctx := context.Background()
-	idle := newSession(t, "alice", 300*time.Millisecond, time.Hour)
-	touched := newSession(t, "alice", 300*time.Millisecond, time.Hour)
+	// A 1s idle timeout touched every 100ms: 900ms of slack for a loaded
+	// machine's scheduler (a 300ms one failed under CI-like load).
+	idle := newSession(t, "alice", time.Second, time.Hour)
+	touched := newSession(t, "alice", time.Second, time.Hour)
 	create(t, st, idle)
 	create(t, st, touched)
-	for range 5 {
+	for range 12 {
 		time.Sleep(100 * time.Millisecond)
 		if err := st.Touch(ctx, touched.ID, time.Now()); err != nil {
 			t.Fatalf("Touch every 100ms: %v", err)
 		}
 	}
-	// 500ms have passed: the untouched one is 200ms past its idle deadline.
+	// 1.2s have passed: the untouched one is past its idle deadline.
 	_, err := st.Get(ctx, idle.ID)
 	wantNotFound(t, "Get(untouched, 500ms after a 300ms idle timeout)", err)
 	mustGet(t, st, touched.ID)
