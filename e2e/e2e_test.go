@@ -22,11 +22,13 @@ import (
 
 const cookieName = "sso_session" // sso's default SSO_COOKIE_NAME
 
-// TestBrowser runs every browser scenario against one stack; each scenario
-// gets its own Chromium with a fresh profile.
+// TestBrowser runs every browser scenario against one stack and one
+// Chromium; each scenario gets a browser context of its own (cookies, cache
+// and storage), as fresh as a new profile.
 func TestBrowser(t *testing.T) {
 	chromiumPath(t) // skip before building anything when there is no browser
 	st := startStack(t)
+	st.chrome = startChromium(t, st)
 
 	t.Run("LoginRedirectsAndReturns", func(t *testing.T) { testLogin(t, st) })
 	t.Run("CookieScope", func(t *testing.T) { testCookieScope(t, st) })

@@ -51,6 +51,7 @@ type stack struct {
 	password string // alice's
 	api      *recorder
 	procs    map[string]*testproc.Proc // "sso", "demoapi"
+	chrome   *chromium                 // shared by the scenarios, each in a browser context
 }
 
 // url returns https://<host>:<port><path>; host is a full name ("evil.test")
