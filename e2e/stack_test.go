@@ -27,7 +27,6 @@ import (
 	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 	"github.com/example/sso/nginx/nginxtest"
-	"github.com/example/sso/users"
 )
 
 const (
@@ -77,10 +76,9 @@ func startStack(t *testing.T) *stack {
 	port := testproc.FreePort(t)
 	s := &stack{port: port, password: "correct horse battery staple", procs: map[string]*testproc.Proc{}}
 
-	hash, err := users.HashPassword(s.password)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Hashed by sso hash-password, as an operator makes the users file:
+	// argon2id in this test binary, built with -race, takes seconds.
+	hash := hashPasswords(t, ssoBin, s.password)[0]
 	cfgDir := t.TempDir()
 	usersFile := filepath.Join(cfgDir, "users.yml")
 	writeFile(t, usersFile, fmt.Sprintf("users:\n  %s:\n    displayname: Alice Doe\n    email: %s\n    password: %q\n    groups: [admins, dev]\n", username, email, hash))
@@ -192,6 +190,37 @@ f.submit();
 </script>
 </body>
 `
+
+// hashPasswords runs `sso hash-password` for each password, side by side,
+// and returns the hashes in order.
+func hashPasswords(t *testing.T, ssoBin string, passwords ...string) []string {
+	t.Helper()
+	ctx, cancel := withTimeout(30 * time.Second)
+	defer cancel()
+	hashes := make([]string, len(passwords))
+	errs := make([]error, len(passwords))
+	var wg sync.WaitGroup
+	for i, pw := range passwords {
+		wg.Go(func() {
+			cmd := exec.CommandContext(ctx, ssoBin, "hash-password")
+			cmd.Env = testproc.Environ("SSO_")
+			cmd.Stdin = strings.NewReader(pw + "\n")
+			out, err := cmd.Output()
+			hashes[i] = strings.TrimSpace(string(out))
+			if err == nil && !strings.HasPrefix(hashes[i], "$argon2id$") {
+				err = fmt.Errorf("output %q is no argon2id hash", out)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("e2e: sso hash-password: %v", err)
+		}
+	}
+	return hashes
+}
 
 // startProcess runs bin with env (on top of an environment without any SSO_
 // or DEMOAPI_ variable of the caller), waits for its "listening" log line
