@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
 	"github.com/example/sso/internal/testproc"
@@ -168,6 +169,18 @@ func (r *netRequest) setCookies() []*http.Cookie {
 	for line := range strings.SplitSeq(r.RespRaw["set-cookie"], "\n") {
 		if c, err := http.ParseSetCookie(line); err == nil {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sentCookies lists the values of the cookies named name the request
+// carried, in the order sent.
+func (r *netRequest) sentCookies(name string) []string {
+	var out []string
+	for _, c := range r.Cookies {
+		if c.Cookie != nil && c.Cookie.Name == name && len(c.BlockedReasons) == 0 {
+			out = append(out, c.Cookie.Value)
 		}
 	}
 	return out
@@ -411,6 +424,13 @@ func (tb *tab) waitRequest(what string, match func(*netRequest) bool) netRequest
 	}
 }
 
+// waitResponse is waitRequest that also waits for the answer's headers as
+// received (Set-Cookie).
+func (tb *tab) waitResponse(what string, match func(*netRequest) bool) netRequest {
+	tb.b.t.Helper()
+	return tb.waitRequest(what, func(r *netRequest) bool { return match(r) && (r.Failed != "" || r.RespRaw != nil) })
+}
+
 // do runs actions with a timeout; what names the step in the failure.
 func (tb *tab) do(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 	tb.b.t.Helper()
@@ -509,6 +529,22 @@ func (tb *tab) cookies(url string) []*network.Cookie {
 	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
 	if err != nil {
 		tb.fatalf("Network.getCookies(%s): %v", url, err)
+	}
+	return res.Cookies
+}
+
+// allCookies returns every cookie of the browser context, for every host and
+// path (Storage.getCookies): what a sibling planted, wherever it planted it.
+func (tb *tab) allCookies() []*network.Cookie {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	// On the browser endpoint, naming the context: on a page's session
+	// it answers for the default context.
+	id := chromedp.FromContext(tb.ctx).BrowserContextID
+	res, err := chromedp.CallBrowser(ctx, storage.GetCookies, storage.GetCookiesParams{BrowserContextID: id})
+	if err != nil {
+		tb.fatalf("Storage.getCookies: %v", err)
 	}
 	return res.Cookies
 }

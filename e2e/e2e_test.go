@@ -36,6 +36,13 @@ func TestBrowser(t *testing.T) {
 	t.Run("Logout", func(t *testing.T) { testLogout(t, st) })
 	t.Run("CrossOriginRefused", func(t *testing.T) { testCrossOrigin(t, st) })
 	t.Run("ScriptClient", func(t *testing.T) { testScriptClient(t, st) })
+	// The hostile sibling (sibling_test.go).
+	t.Run("SiblingCookieTossingRefused", func(t *testing.T) { testSiblingTossing(t, st) })
+	t.Run("SameUserCookiesStillWork", func(t *testing.T) { testSameUserCookies(t, st) })
+	t.Run("SiblingCannotPlantFormNonce", func(t *testing.T) { testFormNonce(t, st) })
+	t.Run("SiblingCannotForceLoginForm", func(t *testing.T) { testForcedLoginForm(t, st) })
+	t.Run("CrossSiteLogoutRefused", func(t *testing.T) { testCrossSiteLogout(t, st) })
+	t.Run("LoginOriginsOptIn", func(t *testing.T) { testLoginOrigins(t, st) })
 
 	// Through every scenario, the API saw identities but never sso's own
 	// session cookie: nginx strips it, so an upstream cannot replay it.
