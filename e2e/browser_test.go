@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
 	"github.com/example/sso/internal/testproc"
@@ -41,26 +43,94 @@ func chromiumPath(t *testing.T) string {
 	return testproc.RequireTool(t, RequireChromiumEnv, "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 }
 
-// browser is one Chromium process with a fresh profile, and its tabs.
+// chromium is the one Chromium process the scenarios of a run share. Each
+// scenario gets a browser context of its own (newBrowser): its own cookies,
+// cache and storage, like a fresh profile, without a process start each.
+type chromium struct {
+	bin string
+	ctx context.Context // the process's first tab: the parent of every browser context
+
+	logMu  sync.Mutex
+	t      *testing.T // the test that owns the process
+	closed bool       // t may no longer log
+}
+
+// logf logs chromedp's messages until the process is closed.
+func (c *chromium) logf(format string, args ...any) {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	if !c.closed {
+		c.t.Logf("chromedp: "+format, args...)
+	}
+}
+
+// startChromium starts Chromium with a fresh profile; it stops when t ends.
+func startChromium(t *testing.T, st *stack) *chromium {
+	t.Helper()
+	c := &chromium{bin: chromiumPath(t), t: t}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(c.bin),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("host-resolver-rules", "MAP *."+domain+" 127.0.0.1, MAP "+evilHost+" 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", st.spki),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 768),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	// Protocol noise (events of unknown types) goes to the test log, shown
+	// with -v or on failure; it is never a failure by itself.
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(c.logf))
+	c.ctx = ctx
+	t.Cleanup(func() {
+		// Close the browser gracefully, then the allocator, which waits
+		// for the process to exit (before t.TempDir removes the profile).
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+		defer ccancel()
+		_ = chromedp.Cancel(cctx)
+		cancel()
+		cancelAlloc()
+		c.logMu.Lock()
+		c.closed = true
+		c.logMu.Unlock()
+	})
+	// The first Run starts the browser and ties it to ctx, so it must not
+	// carry a timeout; a watchdog bounds the start instead.
+	begin := time.Now()
+	if err := firstRun(ctx, cancel, startTimeout); err != nil {
+		t.Fatalf("e2e: start %s: %v", c.bin, err)
+	}
+	t.Logf("chromium up in %v", time.Since(begin).Round(time.Millisecond))
+	return c
+}
+
+// firstRun runs nothing on ctx, which starts its browser or opens its tab
+// and ties it to ctx, within timeout (cancelling ctx when it passes).
+func firstRun(ctx context.Context, cancel context.CancelFunc, timeout time.Duration) error {
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
+		return err
+	case <-time.After(timeout):
+		cancel()
+		return fmt.Errorf("no answer within %v", timeout)
+	}
+}
+
+// browser is one scenario's browser context in the shared Chromium, and its
+// tabs.
 type browser struct {
 	t     *testing.T
 	st    *stack
-	bin   string
 	tabs  []*tab
 	dir   string // artifacts on failure
 	saved bool
-
-	logMu  sync.Mutex
-	closed bool // t may no longer log
-}
-
-// logf logs chromedp's messages until the test ends.
-func (b *browser) logf(format string, args ...any) {
-	b.logMu.Lock()
-	defer b.logMu.Unlock()
-	if !b.closed {
-		b.t.Logf("chromedp: "+format, args...)
-	}
 }
 
 // tab is one page of the browser, with what it logged and requested.
@@ -73,8 +143,8 @@ type tab struct {
 
 	mu      sync.Mutex
 	console []string
-	reqs    map[network.RequestID]*netRequest // the current hop of each request
-	order   []*netRequest                     // every hop, in order
+	hops    map[network.RequestID]*hops // the hops of each request id
+	order   []*netRequest               // every hop, in order
 }
 
 // netRequest is what the DevTools protocol told about one request.
@@ -88,6 +158,32 @@ type netRequest struct {
 	Cookies     []*network.AssociatedCookie
 	Status      int64
 	Failed      string // loadingFailed: errorText, CORS error
+	// RespRaw are the response headers as received (extra info), lower-case
+	// names; several Set-Cookie headers are joined by "\n".
+	RespRaw map[string]string
+}
+
+// setCookies returns the Set-Cookie headers of the answer, parsed.
+func (r *netRequest) setCookies() []*http.Cookie {
+	var out []*http.Cookie
+	for line := range strings.SplitSeq(r.RespRaw["set-cookie"], "\n") {
+		if c, err := http.ParseSetCookie(line); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sentCookies lists the values of the cookies named name the request
+// carried, in the order sent.
+func (r *netRequest) sentCookies(name string) []string {
+	var out []string
+	for _, c := range r.Cookies {
+		if c.Cookie != nil && c.Cookie.Name == name && len(c.BlockedReasons) == 0 {
+			out = append(out, c.Cookie.Value)
+		}
+	}
+	return out
 }
 
 // cookieSent reports whether the request carried a cookie named name.
@@ -114,59 +210,37 @@ func (r *netRequest) String() string {
 		}
 		cookies = append(cookies, s)
 	}
-	return fmt.Sprintf("%s %s %s origin=%q status=%d failed=%q cookies=%v cookie-header=%v",
-		r.Type, r.Method, r.URL, r.Origin, r.Status, r.Failed, cookies, r.Raw["cookie"] != "")
+	var set []string
+	for _, c := range r.setCookies() {
+		set = append(set, fmt.Sprintf("%s@%s%s(max-age=%d)", c.Name, c.Domain, c.Path, c.MaxAge))
+	}
+	return fmt.Sprintf("%s %s %s origin=%q status=%d failed=%q cookies=%v cookie-header=%v set-cookie=%v",
+		r.Type, r.Method, r.URL, r.Origin, r.Status, r.Failed, cookies, r.Raw["cookie"] != "", set)
 }
 
-// newBrowser starts Chromium with a fresh profile. On failure of t, it saves
-// a screenshot of each tab, the console and network logs, and the server
-// logs into e2e/artifacts/<TestName>/ before the browser closes.
+// newBrowser opens a fresh browser context (cookies, cache and storage of
+// its own) with one tab in the run's Chromium. On failure of t, it saves a
+// screenshot of each tab, the console and network logs, and the server logs
+// into e2e/artifacts/<TestName>/ before the context closes.
 func newBrowser(t *testing.T, st *stack) *tab {
 	t.Helper()
-	b := &browser{
-		t:   t,
-		st:  st,
-		bin: chromiumPath(t),
-		dir: artifactDir(t),
+	if st.chrome == nil {
+		t.Fatal("e2e: newBrowser needs the run's Chromium (startChromium)")
 	}
+	b := &browser{t: t, st: st, dir: artifactDir(t)}
 	_ = os.RemoveAll(b.dir) // leftovers of an earlier failed run
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(b.bin),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("host-resolver-rules", "MAP *."+domain+" 127.0.0.1, MAP "+evilHost+" 127.0.0.1"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", st.spki),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 768),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	// Protocol noise (events of unknown types) goes to the test log, shown
-	// with -v or on failure; it is never a failure by itself.
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(b.logf))
+	ctx, cancel := chromedp.NewContext(st.chrome.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(func() {
-		defer b.slow("close the browser", time.Now())
-		// Close the other tabs, then the browser gracefully, then the
-		// allocator, which waits for the process to exit (before
-		// t.TempDir removes the profile).
+		defer b.slow("close the browser context", time.Now())
+		// Close the other tabs, then the first, which disposes of the
+		// browser context.
 		for _, tb := range b.tabs[min(1, len(b.tabs)):] {
 			tb.cancel()
 		}
-		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-		defer ccancel()
-		_ = chromedp.Cancel(cctx)
 		cancel()
-		cancelAlloc()
 		for _, tb := range b.tabs {
 			tb.wg.Wait()
 		}
-		b.logMu.Lock()
-		b.closed = true
-		b.logMu.Unlock()
 	})
 	// Registered after the close above, so it runs first, while the browser
 	// still answers.
@@ -176,46 +250,27 @@ func newBrowser(t *testing.T, st *stack) *tab {
 			t.Logf("artifacts (screenshot, console, network, server logs) in %s", b.absDir())
 		}
 	})
-
-	// The first Run starts the browser and ties it to ctx, so it must not
-	// carry a timeout; a watchdog bounds the start instead.
-	started := make(chan error, 1)
-	go func() { started <- chromedp.Do(ctx) }()
-	select {
-	case err := <-started:
-		if err != nil {
-			t.Fatalf("e2e: start %s: %v", b.bin, err)
-		}
-	case <-time.After(startTimeout):
-		cancel()
-		t.Fatalf("e2e: %s did not start within %v", b.bin, startTimeout)
+	if err := firstRun(ctx, cancel, startTimeout); err != nil {
+		t.Fatalf("e2e: open a browser context in %s: %v", st.chrome.bin, err)
 	}
 	return b.attach("tab1", ctx, cancel)
 }
 
-// newTab opens another tab in the same browser (same profile and cookies).
+// newTab opens another tab in the same browser context (same cookies).
 func (b *browser) newTab() *tab {
 	b.t.Helper()
 	// Closed by newBrowser's clean-up, after the artifacts are saved.
 	ctx, cancel := chromedp.NewContext(b.tabs[0].ctx)
-	// Open the tab (the first Run on ctx, no timeout: see newBrowser).
-	started := make(chan error, 1)
-	go func() { started <- chromedp.Do(ctx) }()
-	select {
-	case err := <-started:
-		if err != nil {
-			b.tabs[0].fatalf("open a second tab: %v", err)
-		}
-	case <-time.After(stepTimeout):
-		cancel()
-		b.tabs[0].fatalf("open a second tab: no answer within %v", stepTimeout)
+	// Open the tab (the first Run on ctx, no timeout: see firstRun).
+	if err := firstRun(ctx, cancel, stepTimeout); err != nil {
+		b.tabs[0].fatalf("open a second tab: %v", err)
 	}
 	return b.attach(fmt.Sprintf("tab%d", len(b.tabs)+1), ctx, cancel)
 }
 
 // attach starts recording the console and network events of the tab.
 func (b *browser) attach(name string, ctx context.Context, cancel context.CancelFunc) *tab {
-	tb := &tab{b: b, name: name, ctx: ctx, cancel: cancel, reqs: map[network.RequestID]*netRequest{}}
+	tb := &tab{b: b, name: name, ctx: ctx, cancel: cancel, hops: map[network.RequestID]*hops{}}
 	b.tabs = append(b.tabs, tb)
 	messages := chromedp.Console(ctx)
 	tb.wg.Add(1)
@@ -241,33 +296,54 @@ func (b *browser) attach(name string, ctx context.Context, cancel context.Cancel
 }
 
 // onEvent runs on chromedp's reader goroutine: record and return.
+//
+// A request id names every hop of a redirect chain, and Chromium sends the
+// extra-info events (headers as sent and as received) in no fixed order
+// relative to requestWillBeSent and to each other: a redirect's answer may
+// be reported after the next hop was announced. Each kind of event comes
+// once per hop, in hop order, so the k-th event of a kind belongs to the
+// k-th hop.
 func (tb *tab) onEvent(ev any) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
-	get := func(id network.RequestID) *netRequest {
-		r, ok := tb.reqs[id]
-		if !ok {
-			r = &netRequest{ID: id}
-			tb.reqs[id] = r
+	hop := func(id network.RequestID, k int) *netRequest {
+		h := tb.hops[id]
+		if h == nil {
+			h = &hops{}
+			tb.hops[id] = h
+		}
+		for len(h.list) <= k {
+			r := &netRequest{ID: id}
+			h.list = append(h.list, r)
 			tb.order = append(tb.order, r)
 		}
+		return h.list[k]
+	}
+	next := func(id network.RequestID, n func(*hops) *int) *netRequest {
+		hop(id, 0)
+		i := n(tb.hops[id])
+		r := hop(id, *i)
+		*i++
 		return r
+	}
+	last := func(id network.RequestID) *netRequest {
+		hop(id, 0)
+		return hop(id, max(tb.hops[id].sent-1, 0))
 	}
 	switch ev := ev.(type) {
 	case *network.EventRequestWillBeSent:
 		if ev.RedirectResponse != nil {
-			// The same id continues after a redirect: the hop that was
-			// redirected stays in the log as a request of its own.
-			get(ev.RequestID).Status = ev.RedirectResponse.Status
-			delete(tb.reqs, ev.RequestID)
+			// The hop that was redirected stays in the log as a
+			// request of its own.
+			last(ev.RequestID).Status = ev.RedirectResponse.Status
 		}
-		r := get(ev.RequestID)
+		r := next(ev.RequestID, func(h *hops) *int { return &h.sent })
 		r.Type, r.Method, r.URL, r.Doc = ev.Type, ev.Request.Method, ev.Request.URL, ev.DocumentURL
-		if o := header(ev.Request.Headers, "origin"); o != "" {
+		if o := header(ev.Request.Headers, "origin"); o != "" && r.Origin == "" {
 			r.Origin = o
 		}
 	case *network.EventRequestWillBeSentExtraInfo:
-		r := get(ev.RequestID)
+		r := next(ev.RequestID, func(h *hops) *int { return &h.sentExtra })
 		r.Raw = map[string]string{}
 		for k, v := range ev.Headers {
 			r.Raw[strings.ToLower(k)] = fmt.Sprint(v)
@@ -278,9 +354,18 @@ func (tb *tab) onEvent(ev any) {
 			r.Origin = o
 		}
 	case *network.EventResponseReceived:
-		get(ev.RequestID).Status = ev.Response.Status
+		last(ev.RequestID).Status = ev.Response.Status
+	case *network.EventResponseReceivedExtraInfo:
+		r := next(ev.RequestID, func(h *hops) *int { return &h.answered })
+		r.RespRaw = map[string]string{}
+		for k, v := range ev.Headers {
+			r.RespRaw[strings.ToLower(k)] = fmt.Sprint(v)
+		}
+		if r.Status == 0 {
+			r.Status = ev.StatusCode
+		}
 	case *network.EventLoadingFailed:
-		r := get(ev.RequestID)
+		r := last(ev.RequestID)
 		r.Failed = ev.ErrorText
 		if ev.CorsErrorStatus != nil {
 			r.Failed += " cors=" + string(ev.CorsErrorStatus.CorsError)
@@ -289,6 +374,13 @@ func (tb *tab) onEvent(ev any) {
 			r.Failed += " blocked=" + string(ev.BlockedReason)
 		}
 	}
+}
+
+// hops are the hops of one request id, and how many events of each kind
+// have been assigned to them.
+type hops struct {
+	list                      []*netRequest
+	sent, sentExtra, answered int
 }
 
 func header(h network.Headers, name string) string {
@@ -330,6 +422,13 @@ func (tb *tab) waitRequest(what string, match func(*netRequest) bool) netRequest
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitResponse is waitRequest that also waits for the answer's headers as
+// received (Set-Cookie).
+func (tb *tab) waitResponse(what string, match func(*netRequest) bool) netRequest {
+	tb.b.t.Helper()
+	return tb.waitRequest(what, func(r *netRequest) bool { return match(r) && (r.Failed != "" || r.RespRaw != nil) })
 }
 
 // do runs actions with a timeout; what names the step in the failure.
@@ -430,6 +529,22 @@ func (tb *tab) cookies(url string) []*network.Cookie {
 	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
 	if err != nil {
 		tb.fatalf("Network.getCookies(%s): %v", url, err)
+	}
+	return res.Cookies
+}
+
+// allCookies returns every cookie of the browser context, for every host and
+// path (Storage.getCookies): what a sibling planted, wherever it planted it.
+func (tb *tab) allCookies() []*network.Cookie {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	// On the browser endpoint, naming the context: on a page's session
+	// it answers for the default context.
+	id := chromedp.FromContext(tb.ctx).BrowserContextID
+	res, err := chromedp.CallBrowser(ctx, storage.GetCookies, storage.GetCookiesParams{BrowserContextID: id})
+	if err != nil {
+		tb.fatalf("Storage.getCookies: %v", err)
 	}
 	return res.Cookies
 }

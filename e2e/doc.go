@@ -10,9 +10,18 @@
 // Chromium maps *.example.test and evil.test to 127.0.0.1
 // (--host-resolver-rules) and trusts exactly the generated leaf key
 // (--ignore-certificate-errors-spki-list), so Secure, SameSite and CORS behave
-// as they do in production. Each test gets a fresh profile; on failure it
-// saves a screenshot, the console, the network log and the server logs in
-// e2e/artifacts/<TestName>/.
+// as they do in production. One Chromium serves the run; each scenario gets a
+// browser context of its own (cookies, cache and storage, as fresh as a new
+// profile); on failure it saves a screenshot, the console, the network log
+// and the server logs in e2e/artifacts/<TestName>/.
+//
+// Besides login., app. and api., the stack serves hostile hosts: evil.test
+// (another site), other.example.test (a sibling CORS does not allow) and
+// blog.example.test (a sibling that tosses cookies for the parent domain,
+// from script and by Set-Cookie, and auto-submits forms to the hub), and
+// optin.example.test, a second sso on the same sessions whose
+// SSO_LOGIN_ORIGINS lists the app. The users are alice (the victim) and bob
+// (the attacker's own account).
 //
 // A missing chromium, nginx, redis-server or curl skips the tests, unless
 // SSO_REQUIRE_CHROMIUM, SSO_REQUIRE_NGINX, SSO_REQUIRE_REDIS or

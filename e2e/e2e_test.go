@@ -22,11 +22,13 @@ import (
 
 const cookieName = "sso_session" // sso's default SSO_COOKIE_NAME
 
-// TestBrowser runs every browser scenario against one stack; each scenario
-// gets its own Chromium with a fresh profile.
+// TestBrowser runs every browser scenario against one stack and one
+// Chromium; each scenario gets a browser context of its own (cookies, cache
+// and storage), as fresh as a new profile.
 func TestBrowser(t *testing.T) {
 	chromiumPath(t) // skip before building anything when there is no browser
 	st := startStack(t)
+	st.chrome = startChromium(t, st)
 
 	t.Run("LoginRedirectsAndReturns", func(t *testing.T) { testLogin(t, st) })
 	t.Run("CookieScope", func(t *testing.T) { testCookieScope(t, st) })
@@ -34,6 +36,13 @@ func TestBrowser(t *testing.T) {
 	t.Run("Logout", func(t *testing.T) { testLogout(t, st) })
 	t.Run("CrossOriginRefused", func(t *testing.T) { testCrossOrigin(t, st) })
 	t.Run("ScriptClient", func(t *testing.T) { testScriptClient(t, st) })
+	// The hostile sibling (sibling_test.go).
+	t.Run("SiblingCookieTossingRefused", func(t *testing.T) { testSiblingTossing(t, st) })
+	t.Run("SameUserCookiesStillWork", func(t *testing.T) { testSameUserCookies(t, st) })
+	t.Run("SiblingCannotPlantFormNonce", func(t *testing.T) { testFormNonce(t, st) })
+	t.Run("SiblingCannotForceLoginForm", func(t *testing.T) { testForcedLoginForm(t, st) })
+	t.Run("CrossSiteLogoutRefused", func(t *testing.T) { testCrossSiteLogout(t, st) })
+	t.Run("LoginOriginsOptIn", func(t *testing.T) { testLoginOrigins(t, st) })
 
 	// Through every scenario, the API saw identities but never sso's own
 	// session cookie: nginx strips it, so an upstream cannot replay it.

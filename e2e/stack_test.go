@@ -27,15 +27,17 @@ import (
 	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/internal/testredis"
 	"github.com/example/sso/nginx/nginxtest"
-	"github.com/example/sso/users"
 )
 
 const (
 	domain   = "example.test"
 	evilHost = "evil.test"          // another site
 	sibling  = "other.example.test" // same site, not in SSO_CORS_ORIGINS
+	blogHost = "blog.example.test"  // hostile sibling: tosses cookies for the parent domain
+	optHost  = "optin.example.test" // a second hub: sso with SSO_LOGIN_ORIGINS listing the app
 	username = "alice"
 	email    = "alice@example.test"
+	attacker = "bob" // the hostile sibling's own account
 )
 
 // TestMain lets testproc.Build share cmd/sso and cmd/demoapi between tests.
@@ -49,8 +51,10 @@ type stack struct {
 	caFile   string // PEM of the test CA, for curl
 	spki     string // base64 SHA-256 of the leaf's SubjectPublicKeyInfo, for Chromium
 	password string // alice's
+	bobPass  string // the attacker's
 	api      *recorder
-	procs    map[string]*testproc.Proc // "sso", "demoapi"
+	procs    map[string]*testproc.Proc // "sso", "sso-optin", "demoapi"
+	chrome   *chromium                 // shared by the scenarios, each in a browser context
 }
 
 // url returns https://<host>:<port><path>; host is a full name ("evil.test")
@@ -65,7 +69,8 @@ func (s *stack) url(host, path string) string {
 func (s *stack) origin(host string) string { return s.url(host, "") }
 
 // startStack builds cmd/sso and cmd/demoapi and starts redis-server, sso,
-// demoapi (behind a recording proxy) and nginx. Everything stops when t ends.
+// a second sso on the same redis with SSO_LOGIN_ORIGINS, demoapi (behind a
+// recording proxy) and nginx. Everything stops when t ends.
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	begin := time.Now()
@@ -74,22 +79,24 @@ func startStack(t *testing.T) *stack {
 
 	// The https port is needed before nginx starts: sso's login URL names it.
 	port := testproc.FreePort(t)
-	s := &stack{port: port, password: "correct horse battery staple", procs: map[string]*testproc.Proc{}}
+	s := &stack{port: port, password: "correct horse battery staple", bobPass: "bob's own password", procs: map[string]*testproc.Proc{}}
 
-	hash, err := users.HashPassword(s.password)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Hashed by sso hash-password, as an operator makes the users file:
+	// argon2id in this test binary, built with -race, takes seconds.
+	hashes := hashPasswords(t, ssoBin, s.password, s.bobPass)
+	hash, bobHash := hashes[0], hashes[1]
 	cfgDir := t.TempDir()
 	usersFile := filepath.Join(cfgDir, "users.yml")
-	writeFile(t, usersFile, fmt.Sprintf("users:\n  %s:\n    displayname: Alice Doe\n    email: %s\n    password: %q\n    groups: [admins, dev]\n", username, email, hash))
+	writeFile(t, usersFile, fmt.Sprintf("users:\n"+
+		"  %s:\n    displayname: Alice Doe\n    email: %s\n    password: %q\n    groups: [admins, dev]\n"+
+		"  %s:\n    displayname: Bob Mallory\n    email: bob@example.test\n    password: %q\n    groups: [dev]\n",
+		username, email, hash, attacker, bobHash))
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
 
-	apiAddr := s.startProcess(t, "demoapi", apiBin, []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
-	s.api = startRecorder(t, apiAddr)
+	apiProc := s.startProcess(t, "demoapi", apiBin, []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
 
 	ssoEnv := []string{
 		"SSO_LISTEN=127.0.0.1:0",
@@ -102,7 +109,14 @@ func startStack(t *testing.T) *stack {
 		"SSO_CORS_ORIGINS=" + s.origin("app") + "," + s.origin("login"),
 		"SSO_TRUSTED_PROXIES=127.0.0.1/32",
 	}
-	ssoAddr := s.startProcess(t, "sso", ssoBin, ssoEnv)
+	ssoProc := s.startProcess(t, "sso", ssoBin, ssoEnv)
+	// The same sessions and keys behind another host, whose POST
+	// /api/session also admits the app's origin (LoginOriginsOptIn).
+	optEnv := append(slices.Clip(ssoEnv), "SSO_LOGIN_URL="+s.origin(optHost), "SSO_LOGIN_ORIGINS="+s.origin("app"))
+	optProc := s.startProcess(t, "sso-optin", ssoBin, optEnv)
+	// Started together, waited for one after the other.
+	apiAddr, ssoAddr, optAddr := s.waitListening(t, apiProc), s.waitListening(t, ssoProc), s.waitListening(t, optProc)
+	s.api = startRecorder(t, apiAddr)
 
 	// The same page compose serves, and one hostile page for the two other
 	// hosts: it reports in the DOM what its credentialed requests to the API
@@ -113,8 +127,13 @@ func startStack(t *testing.T) *stack {
 	}
 	web := t.TempDir()
 	writeFile(t, filepath.Join(web, "app", "index.html"), string(appPage))
+	// The app at a longer path too: a cookie a sibling tosses at /inbox is
+	// sent with it, and not with /.
+	writeFile(t, filepath.Join(web, "app", "inbox", "index.html"), string(appPage))
 	writeFile(t, filepath.Join(web, "sites", "index.html"), hostilePage)
 	writeFile(t, filepath.Join(web, "sites", "post.html"), hostileForm)
+	writeFile(t, filepath.Join(web, "sites", "toss.html"), tossPage)
+	writeFile(t, filepath.Join(web, "sites", "form.html"), autoForm)
 
 	s.nginx = nginxtest.Start(t, nginxtest.Options{
 		Vars: map[string]string{
@@ -127,15 +146,35 @@ func startStack(t *testing.T) *stack {
 		ExtraHTTP: `
 server {
     listen ${LISTEN_ADDR}:${HTTPS_PORT} ssl;
-    server_name ` + evilHost + ` ` + sibling + `;
+    server_name ` + evilHost + ` ` + sibling + ` ` + blogHost + `;
     root ` + filepath.Join(web, "sites") + `;
     location / { try_files $uri =404; }
+    # The sibling's server tossing by Set-Cookie, HttpOnly (no script of
+    # the victim's pages can see it): ?name=&value=&path= (raw, not decoded).
+    location = /set-cookie {
+        default_type text/plain;
+        add_header Set-Cookie "$arg_name=$arg_value; Domain=` + domain + `; Path=$arg_path; Secure; HttpOnly; SameSite=Lax" always;
+        return 200 "set\n";
+    }
+}
+server {
+    listen ${LISTEN_ADDR}:${HTTPS_PORT} ssl;
+    server_name ` + optHost + `;
+    location / {
+        proxy_pass http://` + optAddr + `;
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For   $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Host  $http_host;
+        proxy_set_header X-Original-Method "";
+        proxy_set_header X-Original-URL    "";
+    }
 }`,
 	})
 	s.caFile = filepath.Join(s.nginx.Dir, "tls", "ca.pem")
 	s.spki = leafSPKIHash(t, s.nginx.TLS.CertPEM)
-	t.Logf("stack up in %v: nginx https on %d, sso %s, demoapi %s (via recorder %s), redis %s",
-		time.Since(begin).Round(time.Millisecond), port, ssoAddr, apiAddr, s.api.addr, redisAddr)
+	t.Logf("stack up in %v: nginx https on %d, sso %s (with SSO_LOGIN_ORIGINS: %s), demoapi %s (via recorder %s), redis %s",
+		time.Since(begin).Round(time.Millisecond), port, ssoAddr, optAddr, apiAddr, s.api.addr, redisAddr)
 	return s
 }
 
@@ -192,15 +231,91 @@ f.submit();
 </body>
 `
 
+// tossPage is the hostile sibling's cookie tosser (served on blog.example.test,
+// and on the other hostile hosts). Its fragment is base64 of a JSON list of
+// cookie strings, each written to document.cookie as a sibling's script may:
+// "sso_session=<value>; Domain=example.test; Path=/inbox; Secure". What the
+// browser kept is read through the DevTools protocol, not from this page
+// (a cookie at another Path is invisible to it).
+const tossPage = `<!doctype html>
+<meta charset="utf-8"><title>toss</title>
+<body data-state="loading">
+<script>
+"use strict";
+for (const c of JSON.parse(atob(location.hash.slice(1)))) document.cookie = c;
+document.body.dataset.state = "done";
+</script>
+</body>
+`
+
+// autoForm is a hostile page that auto-submits a form POST on load, as a
+// forged login or sign-out would. Its fragment is base64 of
+// {"action": URL, "fields": {name: value}}.
+const autoForm = `<!doctype html>
+<meta charset="utf-8"><title>auto form</title>
+<body>
+<form id="forged" method="post"></form>
+<script>
+"use strict";
+const spec = JSON.parse(atob(location.hash.slice(1)));
+const f = document.getElementById("forged");
+f.action = spec.action;
+for (const [name, value] of Object.entries(spec.fields)) {
+  const i = document.createElement("input");
+  i.type = "hidden"; i.name = name; i.value = value;
+  f.appendChild(i);
+}
+f.submit();
+</script>
+</body>
+`
+
+// hashPasswords runs `sso hash-password` for each password, side by side,
+// and returns the hashes in order.
+func hashPasswords(t *testing.T, ssoBin string, passwords ...string) []string {
+	t.Helper()
+	ctx, cancel := withTimeout(30 * time.Second)
+	defer cancel()
+	hashes := make([]string, len(passwords))
+	errs := make([]error, len(passwords))
+	var wg sync.WaitGroup
+	for i, pw := range passwords {
+		wg.Go(func() {
+			cmd := exec.CommandContext(ctx, ssoBin, "hash-password")
+			cmd.Env = testproc.Environ("SSO_")
+			cmd.Stdin = strings.NewReader(pw + "\n")
+			out, err := cmd.Output()
+			hashes[i] = strings.TrimSpace(string(out))
+			if err == nil && !strings.HasPrefix(hashes[i], "$argon2id$") {
+				err = fmt.Errorf("output %q is no argon2id hash", out)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("e2e: sso hash-password: %v", err)
+		}
+	}
+	return hashes
+}
+
 // startProcess runs bin with env (on top of an environment without any SSO_
-// or DEMOAPI_ variable of the caller), waits for its "listening" log line
-// and returns the bound address. The process gets SIGINT when t ends.
-func (s *stack) startProcess(t *testing.T, name, bin string, env []string) string {
+// or DEMOAPI_ variable of the caller). The process gets SIGINT when t ends.
+func (s *stack) startProcess(t *testing.T, name, bin string, env []string) *testproc.Proc {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(testproc.Environ("SSO_", "DEMOAPI_"), env...)
 	p := testproc.Start(t, name, cmd)
 	s.procs[name] = p
+	return p
+}
+
+// waitListening waits for p's "listening" log line and returns the bound
+// address.
+func (s *stack) waitListening(t *testing.T, p *testproc.Proc) string {
+	t.Helper()
 	addr, err := p.WaitListening(20 * time.Second)
 	if err != nil {
 		t.Fatalf("e2e: %v", err)
