@@ -31,8 +31,10 @@ const (
 	// benchPassword is not a secret: the users file lives in a temporary
 	// directory and sso listens on loopback only while the test runs.
 	benchPassword = "bench-password"
-	// sessions is how many logins the memory measurement makes per sso.
-	sessions = 10_000
+	// defaultSessions is how many logins the memory measurement makes per
+	// sso; SSO_BENCH_SESSIONS lowers it for the smoke run CI makes.
+	defaultSessions = 10_000
+	sessionsEnv     = "SSO_BENCH_SESSIONS"
 	// loginWorkers log in concurrently: bcrypt at MinCost takes about a
 	// millisecond, the rest is HTTP and the store.
 	loginWorkers = 8
@@ -171,7 +173,7 @@ func TestLoad(t *testing.T) {
 	fmt.Printf("\nRatios: req/s over the baseline's req/s (below 1 is slower); latency over the baseline's latency (above 1 is slower). " +
 		"wrk, nginx, sso, Redis and demoapi share the machine's CPUs, so p99 is noisy; compare ratios within one run only.\n\n")
 	fmt.Print(MemTable(memRows))
-	fmt.Printf("\n(%d logins per sso through POST /api/session, bcrypt MinCost; the Redis-backed sso keeps no session and shows what logging in alone leaves behind.)\n", sessions)
+	fmt.Printf("\n(%d logins per sso through POST /api/session, bcrypt MinCost; the Redis-backed sso keeps no session and shows what logging in alone leaves behind.)\n", sessionCount(t))
 	t.Logf("load run done in %v", time.Since(begin).Round(time.Second))
 }
 
@@ -194,6 +196,20 @@ func requireTools(t *testing.T) string {
 		t.Skipf("bench: load run skipped: %s not installed (Debian: apt-get install %s)", strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 	return wrk
+}
+
+// sessionCount is SSO_BENCH_SESSIONS, or defaultSessions.
+func sessionCount(t *testing.T) int {
+	t.Helper()
+	s := os.Getenv(sessionsEnv)
+	if s == "" {
+		return defaultSessions
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 10 || n > 1_000_000 {
+		t.Fatalf("bench: %s=%q: want a number of logins from 10 to 1000000", sessionsEnv, s)
+	}
+	return n
 }
 
 func duration(t *testing.T) time.Duration {

@@ -97,6 +97,7 @@ func measureSessions(t *testing.T, rows *[]MemRow, name string, p process, https
 			}
 		})
 	}
+	sessions := sessionCount(t)
 	for range sessions - 1 {
 		next <- struct{}{}
 	}
@@ -107,7 +108,7 @@ func measureSessions(t *testing.T, rows *[]MemRow, name string, p process, https
 	}
 	rss1, _ := procMem(t, p.pid)
 	t.Logf("%s: %d logins in %v", name, sessions, time.Since(begin).Round(time.Millisecond))
-	growth = (rss1 - rss0) * 10_000 / sessions
+	growth = (rss1 - rss0) * 10_000 / int64(sessions)
 	*rows = append(*rows,
 		MemRow{name, "VmRSS at start (one session)", rss0},
 		MemRow{name, fmt.Sprintf("VmRSS after %d sessions", sessions), rss1},
