@@ -220,8 +220,8 @@ func TestCluster(t *testing.T) {
 	// after cluster-node-timeout. Until then, /auth answers 503 for every
 	// session, not only that master's: with cluster-require-full-coverage
 	// (the default) the whole cluster refuses commands.
-	w.markNow()
 	replica.Kill()
+	w.markNow()
 	if err := c.WaitHealthy(time.Minute); err != nil {
 		t.Fatalf("after the crash of %s: %v", replica.Addr, err)
 	}

@@ -43,8 +43,8 @@ func TestSentinelFailover(t *testing.T) {
 	w.start(ctx)
 	time.Sleep(2 * time.Second)
 
-	w.markNow()
 	s.Primary.Kill()
+	w.markNow()
 	promoted, err := s.WaitPromoted(s.Replica, time.Minute)
 	if err != nil {
 		w.halt()

@@ -82,7 +82,10 @@ func (w *workload) halt() {
 	w.wg.Wait()
 }
 
-// markNow records the disruption's moment and returns it.
+// markNow records the disruption's moment and returns it. Call it once
+// the disruption is done (Kill has returned): a request sent after the mark
+// then cannot have reached the dead server, so losing what it wrote is
+// never excused as "just before the crash".
 func (w *workload) markNow() time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
