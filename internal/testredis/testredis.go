@@ -256,64 +256,6 @@ func startSentinelProc(t testing.TB, bin string, c sentinelConf) string {
 	return ""
 }
 
-// Restartable is a redis-server a test can kill and start again on the
-// same port and data directory, as a crashed and restarted Redis would be.
-type Restartable struct {
-	Addr  string
-	t     testing.TB
-	bin   string
-	dir   string
-	port  int
-	extra []string
-	proc  *testproc.Proc
-}
-
-// StartRestartable starts a redis-server with extra arguments (such as
-// "--appendonly", "yes" for one whose data survives a crash).
-func StartRestartable(t testing.TB, extra ...string) *Restartable {
-	t.Helper()
-	r := &Restartable{t: t, bin: lookPath(t), dir: t.TempDir(), extra: extra}
-	var err error
-	for range 3 {
-		r.port = testproc.FreePort(t)
-		if err = r.start(); err == nil {
-			return r
-		}
-	}
-	t.Fatalf("testredis: %v", err)
-	return nil
-}
-
-func (r *Restartable) start() error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
-	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "no", "--dir", r.dir}, r.extra...)
-	ready := func() error {
-		reply, err := roundTrip(addr, "", "PING")
-		if err == nil && reply != "PONG" {
-			err = fmt.Errorf("PING = %q", reply)
-		}
-		return err
-	}
-	p := testproc.Start(r.t, "redis-server on port "+strconv.Itoa(r.port), exec.Command(r.bin, args...))
-	if err := p.Wait(startTimeout, ready); err != nil {
-		p.Stop()
-		return err
-	}
-	r.Addr, r.proc = addr, p
-	return nil
-}
-
-// Kill stops the server with SIGKILL.
-func (r *Restartable) Kill() { r.proc.Kill() }
-
-// Restart starts the server again on its port and data directory.
-func (r *Restartable) Restart() {
-	r.t.Helper()
-	if err := r.start(); err != nil {
-		r.t.Fatalf("testredis: restart: %v", err)
-	}
-}
-
 func lookPath(t testing.TB) string {
 	t.Helper()
 	return testproc.RequireTool(t, RequireEnv, "redis-server")
