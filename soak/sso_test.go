@@ -36,10 +36,11 @@ const password = "soak-password"
 const requestTimeout = 15 * time.Second
 
 // userName is the i-th test user. Each client logs in as a user of its
-// own: login regulation counts an attempt against the name before the
-// password check (server/regulate.go), so more than SSO_LOGIN_MAX_RETRIES
-// concurrent correct logins of one name get 429 and ban it. That is the
-// regulation's rule, not what these tests are about.
+// own, so that one user's sessions stay well under
+// SSO_SESSION_MAX_PER_USER (100): 50 clients of one user, each holding a
+// few sessions, would have sso end the oldest ones, which the run would
+// count as lost. (Parallel correct logins of one name are fine: 20 at once
+// all get 201 since regulation counts only real failures.)
 func userName(i int) string { return fmt.Sprintf("user%03d", i) }
 
 // writeUsers writes a users file with n users (userName(0)…) and alice,
