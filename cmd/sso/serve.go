@@ -353,6 +353,10 @@ type backend interface {
 	session.Limiter
 }
 
+// clusterReloadInterval bounds how long a Redis Cluster client keeps a slot
+// map that a failover has made stale.
+const clusterReloadInterval = time.Second
+
 // newStore connects to Redis when configured and checks it answers before
 // sso listens (a startup probe, as Authelia does); otherwise it uses the
 // embedded in-memory store.
@@ -383,10 +387,19 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 		})
 	case len(cfg.RedisClusterAddrs) > 0:
 		setting = "SSO_REDIS_CLUSTER_ADDRS"
-		client = redis.NewUniversalClient(&redis.UniversalOptions{
+		opt := (&redis.UniversalOptions{
 			Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
 			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
-		})
+		}).Cluster()
+		// go-redis reloads its slot map on MOVED and ASK, but not when a
+		// master refuses connections (redis/go-redis#3979): after a
+		// master crashes and its replica takes over, every command for
+		// its slots fails until the periodic reload, 60 s by default
+		// since v9.22. Reloading every second (one CLUSTER SLOTS per
+		// second per instance, and only while commands are sent) ends
+		// that outage about a second after the cluster itself recovers.
+		opt.ClusterStateReloadInterval = clusterReloadInterval
+		client = redis.NewClusterClient(opt)
 	default:
 		st := memstore.New(memstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser})
 		a.closers = append(a.closers, st.Close)

@@ -17,7 +17,7 @@ import (
 // deadline; a killed Redis gets 503s, never a wrong 200, and service comes
 // back by itself once Redis is back. The figures are logged.
 func TestStalledAndKilledRedis(t *testing.T) {
-	rs := testredis.StartRestartable(t, "--enable-debug-command", "yes", "--appendonly", "yes", "--appendfsync", "always")
+	rs := testredis.StartServer(t, "--enable-debug-command", "yes", "--appendonly", "yes", "--appendfsync", "always")
 	env := prodEnv(t)
 	env["SSO_REDIS_URL"] = "redis://" + rs.Addr + "/0"
 	env["SSO_STORE_TIMEOUT"] = "300ms"

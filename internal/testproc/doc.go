@@ -1,7 +1,8 @@
 // Package testproc holds what tests need to run this module's programs, and
 // the tools around them, as child processes: a Buffer for their output,
 // Build for a main package of the module, FreePort, Start and Proc.Wait to
-// start a process and wait until it is ready, and RequireTool to skip a
+// start a process and wait until it is ready, Proc.Kill to crash it (SIGKILL),
+// and RequireTool to skip a
 // test when a tool is missing, unless an SSO_REQUIRE_x variable says the
 // tool must be there.
 //

@@ -254,6 +254,9 @@ func (p *Proc) Kill() {
 	})
 }
 
+// Exited is closed once the process has exited, for whatever reason.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
 // Wait calls ready until it returns nil, and fails when the process exits
 // first or timeout passes. The error holds the process's output. It does
 // not stop the process.

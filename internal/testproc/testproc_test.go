@@ -199,6 +199,23 @@ func TestProcServe(t *testing.T) {
 	}
 }
 
+func TestProcKill(t *testing.T) {
+	p := Start(t, "child", exec.Command(Build(t, child), "serve"))
+	if _, err := p.WaitListening(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	select {
+	case <-p.Exited():
+	default:
+		t.Fatal("Kill returned before the process exited")
+	}
+	if p.err == nil || !strings.Contains(p.err.Error(), "killed") || strings.Contains(p.Output(), "child: stopped") {
+		t.Errorf("after Kill: exit %v, output %q; want killed, with no clean stop", p.err, p.Output())
+	}
+	p.Stop() // nothing left to stop
+}
+
 func TestProcExitsEarly(t *testing.T) {
 	p := Start(t, "child", exec.Command(Build(t, child), "exit"))
 	began := time.Now()

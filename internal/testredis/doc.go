@@ -21,4 +21,22 @@
 //
 // StartArgs(t, "--requirepass", pw), StartClusterAuth and StartSentinelAuth
 // start servers that require a password.
+//
+// For failover and restart tests, StartServer returns a Server that the
+// test can crash (Kill) and start again on the same port (Restart), with
+// whatever it persisted; StartReplica adds a replica to one. StartSentinels
+// is a master, a replica and three Sentinels (quorum 2) that fail over
+// within seconds of the master's crash:
+//
+//	s := testredis.StartSentinels(t)
+//	s.Primary.Kill()
+//	took, err := s.WaitPromoted(s.Replica, 30*time.Second)
+//
+// StartClusterOf(t, 3, 1) is a cluster of three masters with a replica
+// each. Cluster.Migrate moves a slot as redis-cli --cluster reshard does
+// (ASK while it moves, MOVED afterwards) and Cluster.Failover promotes a
+// replica with CLUSTER FAILOVER.
+//
+// The package speaks RESP itself, for the few commands it needs, and so
+// stays free of a client library.
 package testredis

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,19 +34,90 @@ func Start(t testing.TB) (addr string) {
 // "--maxmemory", "10mb".
 func StartArgs(t testing.TB, extra ...string) (addr string) {
 	t.Helper()
+	return StartServer(t, extra...).Addr
+}
+
+// Server is one redis-server that a test can crash (Kill), stop (Stop) and
+// start again (Restart) on the same port, with the same arguments and data
+// directory, so that what it persisted (with "--appendonly", "yes" or a
+// "--save" rule) comes back.
+type Server struct {
+	// Addr is the server's 127.0.0.1:port; it stays the same over restarts.
+	Addr string
+	// Dir is the server's working directory: its RDB or AOF files, and a
+	// cluster node's nodes.conf.
+	Dir string
+
+	t    testing.TB
+	bin  string
+	port int
+	args []string
+
+	mu   sync.Mutex
+	proc *testproc.Proc
+}
+
+// StartServer is StartArgs returning the Server. Without persistence
+// arguments, the server keeps nothing over a restart.
+func StartServer(t testing.TB, extra ...string) *Server {
+	t.Helper()
 	bin := lookPath(t)
 	dir := t.TempDir()
 	// A free port can be taken between probing and binding: retry.
 	var lastErr error
 	for range 3 {
-		addr, err := start(t, bin, dir, testproc.FreePort(t), extra)
+		port := testproc.FreePort(t)
+		p, err := start(t, bin, dir, port, extra)
 		if err == nil {
-			return addr
+			return &Server{
+				Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir,
+				t: t, bin: bin, port: port, args: extra, proc: p,
+			}
 		}
 		lastErr = err
 	}
 	t.Fatalf("testredis: %v", lastErr)
-	return ""
+	return nil
+}
+
+// Kill sends SIGKILL, as a crash would, and waits for the server to exit:
+// writes it acknowledged but did not yet persist or pass to its replicas
+// are gone.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proc.Kill()
+}
+
+// Stop shuts the server down as SIGINT does: with AOF on, it flushes and
+// fsyncs the AOF; with a "--save" rule, it writes an RDB first.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proc.Stop()
+}
+
+// Restart stops the server if it still runs, starts it again on the same
+// port with the same arguments and directory, and waits until it answers
+// (and has loaded its data: Redis refuses commands with LOADING until
+// then). It fails the test when the port was taken in between.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proc.Stop()
+	p, err := start(s.t, s.bin, s.Dir, s.port, s.args)
+	if err != nil {
+		s.t.Fatalf("testredis: restart %s: %v", s.Addr, err)
+	}
+	s.proc = p
+}
+
+// Exited is closed once the server's current process has exited.
+func (s *Server) Exited() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc.Exited()
 }
 
 // StartCluster starts a one-node Redis Cluster that owns all 16384 slots
@@ -118,7 +190,26 @@ func startSentinel(t testing.TB, password string) (master, sentinelAddr, masterA
 	} else {
 		masterAddr = Start(t)
 	}
-	_, masterPort, err := net.SplitHostPort(masterAddr)
+	addr := startSentinelProc(t, bin, sentinelConf{
+		masterAddr: masterAddr, quorum: 1, downAfter: 5 * time.Second, password: password,
+	})
+	return SentinelMaster, addr, masterAddr
+}
+
+// sentinelConf is what one Sentinel is told about the master it monitors.
+type sentinelConf struct {
+	masterAddr      string
+	quorum          int
+	downAfter       time.Duration
+	failoverTimeout time.Duration // 0: Sentinel's default, 3 minutes
+	password        string
+}
+
+// startSentinelProc starts one Sentinel monitoring SentinelMaster and
+// returns its address once it reports the master.
+func startSentinelProc(t testing.TB, bin string, c sentinelConf) string {
+	t.Helper()
+	_, masterPort, err := net.SplitHostPort(c.masterAddr)
 	if err != nil {
 		t.Fatalf("testredis: %v", err)
 	}
@@ -132,10 +223,13 @@ func startSentinel(t testing.TB, password string) (master, sentinelAddr, masterA
 		var b strings.Builder
 		fmt.Fprintf(&b, "bind 127.0.0.1\nprotected-mode no\ndir %q\n", dir)
 		fmt.Fprintf(&b, "sentinel resolve-hostnames no\n")
-		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %s 1\n", SentinelMaster, masterPort)
-		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s 5000\n", SentinelMaster)
-		if password != "" {
-			fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", SentinelMaster, password)
+		fmt.Fprintf(&b, "sentinel monitor %s 127.0.0.1 %s %d\n", SentinelMaster, masterPort, c.quorum)
+		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s %d\n", SentinelMaster, c.downAfter.Milliseconds())
+		if c.failoverTimeout > 0 {
+			fmt.Fprintf(&b, "sentinel failover-timeout %s %d\n", SentinelMaster, c.failoverTimeout.Milliseconds())
+		}
+		if c.password != "" {
+			fmt.Fprintf(&b, "sentinel auth-pass %s %s\n", SentinelMaster, c.password)
 		}
 		if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
 			t.Fatalf("testredis: %v", err)
@@ -147,77 +241,19 @@ func startSentinel(t testing.TB, password string) (master, sentinelAddr, masterA
 				return err
 			}
 			hp, ok := reply.([]string)
-			if !ok || len(hp) != 2 || net.JoinHostPort(hp[0], hp[1]) != masterAddr {
-				return fmt.Errorf("sentinel reports master %q, want %s", reply, masterAddr)
+			if !ok || len(hp) != 2 || net.JoinHostPort(hp[0], hp[1]) != c.masterAddr {
+				return fmt.Errorf("sentinel reports master %q, want %s", reply, c.masterAddr)
 			}
 			return nil
 		}
-		err = launch(t, bin, []string{conf, "--sentinel", "--port", strconv.Itoa(port)}, "redis-sentinel on port "+strconv.Itoa(port), ready)
+		_, err = launch(t, bin, []string{conf, "--sentinel", "--port", strconv.Itoa(port)}, "redis-sentinel on port "+strconv.Itoa(port), ready)
 		if err == nil {
-			return SentinelMaster, addr, masterAddr
+			return addr
 		}
 		lastErr = err
 	}
 	t.Fatalf("testredis: %v", lastErr)
-	return "", "", ""
-}
-
-// Restartable is a redis-server a test can kill and start again on the
-// same port and data directory, as a crashed and restarted Redis would be.
-type Restartable struct {
-	Addr  string
-	t     testing.TB
-	bin   string
-	dir   string
-	port  int
-	extra []string
-	proc  *testproc.Proc
-}
-
-// StartRestartable starts a redis-server with extra arguments (such as
-// "--appendonly", "yes" for one whose data survives a crash).
-func StartRestartable(t testing.TB, extra ...string) *Restartable {
-	t.Helper()
-	r := &Restartable{t: t, bin: lookPath(t), dir: t.TempDir(), extra: extra}
-	var err error
-	for range 3 {
-		r.port = testproc.FreePort(t)
-		if err = r.start(); err == nil {
-			return r
-		}
-	}
-	t.Fatalf("testredis: %v", err)
-	return nil
-}
-
-func (r *Restartable) start() error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
-	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "no", "--dir", r.dir}, r.extra...)
-	ready := func() error {
-		reply, err := roundTrip(addr, "", "PING")
-		if err == nil && reply != "PONG" {
-			err = fmt.Errorf("PING = %q", reply)
-		}
-		return err
-	}
-	p := testproc.Start(r.t, "redis-server on port "+strconv.Itoa(r.port), exec.Command(r.bin, args...))
-	if err := p.Wait(startTimeout, ready); err != nil {
-		p.Stop()
-		return err
-	}
-	r.Addr, r.proc = addr, p
-	return nil
-}
-
-// Kill stops the server with SIGKILL.
-func (r *Restartable) Kill() { r.proc.Kill() }
-
-// Restart starts the server again on its port and data directory.
-func (r *Restartable) Restart() {
-	r.t.Helper()
-	if err := r.start(); err != nil {
-		r.t.Fatalf("testredis: restart: %v", err)
-	}
+	return ""
 }
 
 func lookPath(t testing.TB) string {
@@ -227,7 +263,7 @@ func lookPath(t testing.TB) string {
 
 // start runs one redis-server and waits until it answers. On failure it
 // has already stopped the process.
-func start(t testing.TB, bin, dir string, port int, extra []string) (string, error) {
+func start(t testing.TB, bin, dir string, port int, extra []string) (*testproc.Proc, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	args := append([]string{
 		"--port", strconv.Itoa(port),
@@ -248,21 +284,18 @@ func start(t testing.TB, bin, dir string, port int, extra []string) (string, err
 		}
 		return err
 	}
-	if err := launch(t, bin, args, "redis-server on port "+strconv.Itoa(port), ready); err != nil {
-		return "", err
-	}
-	return addr, nil
+	return launch(t, bin, args, "redis-server on port "+strconv.Itoa(port), ready)
 }
 
 // launch runs bin with args until the test ends, and waits until ready
 // returns nil. On failure it has already stopped the process.
-func launch(t testing.TB, bin string, args []string, name string, ready func() error) error {
+func launch(t testing.TB, bin string, args []string, name string, ready func() error) (*testproc.Proc, error) {
 	p := testproc.Start(t, name, exec.Command(bin, args...))
 	if err := p.Wait(startTimeout, ready); err != nil {
 		p.Stop()
-		return err
+		return nil, err
 	}
-	return nil
+	return p, nil
 }
 
 // command sends one command in RESP and returns a simple, bulk or integer
