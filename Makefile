@@ -12,9 +12,9 @@ export SSO_REQUIRE_NGINX := 1
 export SSO_REQUIRE_TOOLS := 1
 export SSO_REQUIRE_CHROMIUM := 1
 
-.PHONY: test check deps lint unit e2e fuzz run build bench soak
+.PHONY: test check deps lint unit e2e fuzz run build bench bench-smoke soak
 
-test: deps lint unit e2e
+test: deps lint unit e2e bench-smoke
 
 check: test
 
@@ -60,6 +60,12 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/ ./cors/ ./ticket/ ./cookiedomain/
 	$(GO) test -tags bench -run '^TestLoad$$' -count=1 -v -timeout 10m ./bench/
+
+# make bench in a reduced form, so that it cannot rot unseen: each Go
+# benchmark 100 times, and the load run with 1s wrk runs and 200 logins.
+bench-smoke: deps
+	$(GO) test -run '^$$' -bench . -benchtime 100x ./authz/ ./cors/ ./ticket/ ./cookiedomain/
+	SSO_BENCH_DURATION=1s SSO_BENCH_SESSIONS=200 $(GO) test -tags bench -run '^TestLoad$$' -count=1 -timeout 10m ./bench/
 
 # The soak at length (soak/, TestSoak): SSO_SOAK_CLIENTS clients (default
 # 50) for SSO_SOAK_DURATION (default 60s) log in, call /auth and log out

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when they are missing:
 # redis-server and nginx (integration tests), chromium (browser tests),
-# python3-requests and curl (example scripts). As root it runs apt-get;
+# python3-requests and curl (example scripts), wrk (make bench and its
+# reduced run in make test). As root it runs apt-get;
 # otherwise it names what to install and fails.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ have redis-server /usr/bin/redis-server || need+=(redis-server)
 have nginx /usr/sbin/nginx || need+=(nginx)
 have chromium /usr/bin/chromium || need+=(chromium)
 have curl /usr/bin/curl || need+=(curl)
+have wrk /usr/bin/wrk || need+=(wrk)
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
 
 if [ ${#need[@]} -eq 0 ]; then
