@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -136,6 +137,29 @@ func TestAuthCookieAmplification(t *testing.T) {
 				t.Errorf("%d store reads, want at most %d", n, tc.maxReads)
 			}
 		})
+	}
+}
+
+// Garbage in front of the victim's cookie cannot hide it without a trace:
+// up to 32 values are looked at (MACs only), more make the request
+// ambiguous, so the hub offers the sign-out that clears them.
+func TestAuthManyForgedValuesBeforeTheRealOne(t *testing.T) {
+	f := newFixture(t, nil)
+	alice := f.login(t, "alice")
+	forged := func(n int) []string {
+		var v []string
+		for i := range n {
+			v = append(v, strings.Repeat("A", 43)+"."+strings.Repeat(string(rune('a'+i%26)), 43)+fmt.Sprint(i))
+		}
+		return v
+	}
+	w := f.serve(authWithCookies(f, append(forged(20), alice)...))
+	if w.Code != http.StatusOK || w.Header().Get("X-Auth-User") != "alice" {
+		t.Errorf("20 forged values then alice's: %d %q, want 200 alice", w.Code, w.Header().Get("X-Auth-User"))
+	}
+	w = f.serve(authWithCookies(f, append(forged(40), alice)...))
+	if w.Code != http.StatusUnauthorized || w.Header().Get("X-Auth-Error") != "ambiguous_session" {
+		t.Errorf("40 forged values then alice's: %d %q, want 401 ambiguous_session", w.Code, w.Header().Get("X-Auth-Error"))
 	}
 }
 

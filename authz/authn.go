@@ -109,6 +109,10 @@ var ErrAmbiguous = fmt.Errorf("%w: session cookies of different users", ErrUnaut
 // host-only copy left by an earlier configuration).
 const MaxSessionCookies = 3
 
+// maxCookieValues bounds the distinct values of our cookie one request may
+// carry, signed or not; each costs a MAC check, no store read.
+const maxCookieValues = 32
+
 // Authenticate tries, in the contract's order, the session cookie,
 // `Authorization: Bearer <API key or JWT>` and `X-API-Key`. A credential that
 // is present but invalid does not stop the search: a stale cookie must not
@@ -209,10 +213,12 @@ func (a *Authenticator) signedIDs(r *http.Request) ([]string, error) {
 		if slices.Contains(seen, c.Value) {
 			continue
 		}
-		if len(seen) >= 4*MaxSessionCookies {
-			// Hundreds of distinct garbage values: each costs a MAC,
-			// not a store read, but there is no reason to compute them.
-			break
+		if len(seen) == maxCookieValues {
+			// Refused, not truncated: ignoring the rest would let a
+			// sibling hide the victim's cookie behind garbage with
+			// longer paths, as a plain 401 with no way out; ambiguous,
+			// the hub offers the sign-out that clears them.
+			return nil, fmt.Errorf("%w (more than %d session cookies)", ErrAmbiguous, maxCookieValues)
 		}
 		seen = append(seen, c.Value)
 		raw, err := a.Codec.Decode(c.Value)
@@ -282,10 +288,14 @@ func (a *Authenticator) fromBearer(ctx context.Context, bearer string) (Identity
 	if err := a.checkTokenSource(ctx, c, now); err != nil {
 		return Identity{}, err
 	}
-	if _, ok := a.Users.Lookup(c.Subject); !ok {
+	u, ok := a.Users.Lookup(c.Subject)
+	if !ok {
 		return Identity{}, ErrUnauthenticated
 	}
-	return Identity{User: c.Subject, Email: c.Email, Groups: c.Groups, Method: MethodJWT, Token: bearer}, nil
+	// Email and groups are the users file's now, as for sessions and keys:
+	// the token's own claims are what they were when it was minted. (The
+	// token itself still goes upstream unchanged.)
+	return Identity{User: u.Name, Email: u.Email, Groups: u.Groups, Method: MethodJWT, Token: bearer}, nil
 }
 
 // checkTokenSource asks the store whether the session or API key a client

@@ -3,6 +3,8 @@ package authz_test
 import (
 	"context"
 	"net/http"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/example/sso/apikey"
 	"github.com/example/sso/session"
 	"github.com/example/sso/token"
+	"github.com/example/sso/users"
 )
 
 // upstreamTokenOf asks /auth, as nginx would for originalURL, with a cookie
@@ -351,4 +354,48 @@ func (f *fixture) signByHand(t *testing.T, typ string, c jwt.MapClaims) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// swapUsers is a users file whose content the test replaces, as a reload
+// does.
+type swapUsers struct{ d atomic.Pointer[users.Directory] }
+
+func (s *swapUsers) Lookup(name string) (users.User, bool) { return s.d.Load().Lookup(name) }
+
+// A user taken out of a group loses it in the upstream token at once: the
+// cached X-Auth-Token is keyed by the identity it states (found by an
+// outside review: the cached token kept "admins" for half its lifetime).
+func TestUpstreamTokenFollowsGroupChanges(t *testing.T) {
+	f := newFixture(t, nil)
+	su := &swapUsers{}
+	su.d.Store(directory(t))
+	f.auth.Users = su
+	alice := f.login(t, "alice")
+	const orig = "https://api.example.test/x"
+	groupsOf := func(tok string) []string {
+		c, err := f.tokens.VerifyUpstream(tok, "https://api.example.test", f.clock.Now())
+		if err != nil {
+			t.Fatalf("VerifyUpstream: %v", err)
+		}
+		return c.Groups
+	}
+	if g := groupsOf(f.upstreamTokenOf(t, alice, orig)); !slices.Contains(g, "admins") {
+		t.Fatalf("groups in the first token = %v, want admins", g)
+	}
+	hash, err := users.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := users.New([]users.User{{Name: "alice", Email: "alice@example.test"}, {Name: "bob"}}, map[string]string{"alice": hash, "bob": hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	su.d.Store(d)
+	w := f.serve(forUpstream(withCookie(authRequest("/auth"), alice), orig))
+	if w.Code != http.StatusOK || w.Header().Get("X-Auth-Groups") != "" {
+		t.Fatalf("/auth after the change = %d, X-Auth-Groups %q; want 200 and none", w.Code, w.Header().Get("X-Auth-Groups"))
+	}
+	if g := groupsOf(w.Header().Get("X-Auth-Token")); len(g) != 0 {
+		t.Errorf("groups in the token after the change = %v, want none", g)
+	}
 }

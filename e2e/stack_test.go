@@ -34,7 +34,7 @@ const (
 	evilHost = "evil.test"          // another site
 	sibling  = "other.example.test" // same site, not in SSO_CORS_ORIGINS
 	blogHost = "blog.example.test"  // hostile sibling: tosses cookies for the parent domain
-	optHost  = "optin.example.test" // a second hub: sso with SSO_LOGIN_ORIGINS listing the app
+	optHost  = "optin.example.test" // a second hub: sso with the default SSO_LOGIN_ORIGINS (none)
 	username = "alice"
 	email    = "alice@example.test"
 	attacker = "bob" // the hostile sibling's own account
@@ -107,12 +107,16 @@ func startStack(t *testing.T) *stack {
 		"SSO_SECRET_KEYS=" + base64.StdEncoding.EncodeToString(key),
 		"SSO_USERS_FILE=" + usersFile,
 		"SSO_CORS_ORIGINS=" + s.origin("app") + "," + s.origin("login"),
+		// The demo app is first-party: it reads the session and its CSRF
+		// token from the hub and logs out through the hub's API.
+		"SSO_LOGIN_ORIGINS=" + s.origin("app"),
 		"SSO_TRUSTED_PROXIES=127.0.0.1/32",
 	}
 	ssoProc := s.startProcess(t, "sso", ssoBin, ssoEnv)
-	// The same sessions and keys behind another host, whose POST
-	// /api/session also admits the app's origin (LoginOriginsOptIn).
-	optEnv := append(slices.Clip(ssoEnv), "SSO_LOGIN_URL="+s.origin(optHost), "SSO_LOGIN_ORIGINS="+s.origin("app"))
+	// The same sessions and keys behind another host with the default
+	// SSO_LOGIN_ORIGINS (none): its API admits no page but its own
+	// (LoginOriginsOptIn).
+	optEnv := append(slices.Clip(ssoEnv), "SSO_LOGIN_URL="+s.origin(optHost), "SSO_LOGIN_ORIGINS=")
 	optProc := s.startProcess(t, "sso-optin", ssoBin, optEnv)
 	// Started together, waited for one after the other.
 	apiAddr, ssoAddr, optAddr := s.waitListening(t, apiProc), s.waitListening(t, ssoProc), s.waitListening(t, optProc)

@@ -445,22 +445,59 @@ func (s *Server) checkCSRF(c *gin.Context, sess *session.Session) error {
 	return nil
 }
 
-// checkOrigin refuses a request whose Origin header names an origin outside
-// the policy. Requests without Origin (curl) and same-origin requests (the
-// login hub's own forms, whatever SSO_CORS_ORIGINS says) pass.
+// checkOrigin guards the hub's API for cookie-authenticated requests that
+// change state: from a browser only the hub itself and the origins listed in
+// SSO_LOGIN_ORIGINS pass. SSO_CORS_ORIGINS (every sibling, by default) is
+// for the upstream APIs behind /auth, not for the hub: a sibling allowed
+// here could read the CSRF token and act as the user (outside review).
+// Requests without Origin (curl, scripts) pass.
 func (s *Server) checkOrigin(c *gin.Context) error {
-	o := c.GetHeader("Origin")
-	if o == "" || s.opt.CORS.Allowed(o) || s.ownOrigin(c) {
+	if s.trustedOrigin(c) {
 		return nil
 	}
 	return errCrossOrigin
 }
 
-// ownOrigin reports whether the request has no Origin header or the login
-// hub's own: that of SSO_LOGIN_URL, or the host the request was sent to.
+// checkLoginOrigin guards the requests that set the session cookie, by the
+// same rule: any allowed origin could otherwise log the user into an
+// account of its choosing (login CSRF).
+func (s *Server) checkLoginOrigin(c *gin.Context) error {
+	if s.trustedOrigin(c) {
+		return nil
+	}
+	return errLoginOrigin
+}
+
+// trustedOrigin reports whether the request comes from the hub itself, an
+// origin in SSO_LOGIN_ORIGINS, or no browser page at all.
+func (s *Server) trustedOrigin(c *gin.Context) bool {
+	if s.ownOrigin(c) {
+		return true
+	}
+	o := c.Request.Header.Values("Origin")
+	return len(o) == 1 && s.opt.LoginOrigins != nil && s.opt.LoginOrigins.Allowed(o[0])
+}
+
+// ownOrigin reports whether the request has no Origin header (and no
+// browser says it is cross-origin) or the login hub's own: that of
+// SSO_LOGIN_URL, or the host the request was sent to.
 func (s *Server) ownOrigin(c *gin.Context) bool {
-	o := c.GetHeader("Origin")
-	if o == "" || strings.EqualFold(o, s.hubOrigin) {
+	values := c.Request.Header.Values("Origin")
+	switch {
+	case len(values) > 1:
+		return false // which one would a browser have meant? none sends two
+	case len(values) == 0 || values[0] == "":
+		// Scripts send neither Origin nor Sec-Fetch-Site; a browser that
+		// sends no Origin but says the request is from another site is
+		// not the hub.
+		switch c.GetHeader("Sec-Fetch-Site") {
+		case "cross-site", "same-site":
+			return false
+		}
+		return true
+	}
+	o := values[0]
+	if strings.EqualFold(o, s.hubOrigin) {
 		return true
 	}
 	scheme, host, ok := strings.Cut(o, "://")
@@ -469,21 +506,6 @@ func (s *Server) ownOrigin(c *gin.Context) bool {
 	}
 	// Secure cookies are never sent over http, so neither is a login.
 	return scheme == "https" || (scheme == "http" && !s.opt.Cookies.Secure())
-}
-
-// checkLoginOrigin guards the requests that set the session cookie: from a
-// browser only the hub itself and the origins listed in SSO_LOGIN_ORIGINS
-// may log in, since any allowed origin (every sibling, by default) could
-// otherwise log the user into an account of its choosing (login CSRF).
-// Scripts send no Origin and pass.
-func (s *Server) checkLoginOrigin(c *gin.Context) error {
-	if s.ownOrigin(c) {
-		return nil
-	}
-	if s.opt.LoginOrigins != nil && s.opt.LoginOrigins.Allowed(c.GetHeader("Origin")) {
-		return nil
-	}
-	return errLoginOrigin
 }
 
 func currentIdentity(c *gin.Context) authz.Identity {

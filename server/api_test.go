@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/example/sso/cors"
+	"github.com/example/sso/server"
 )
 
 func mustURL(t *testing.T, s string) *url.URL {
@@ -197,11 +200,23 @@ func TestAPISessionDelete(t *testing.T) {
 	expectStatus(t, r, http.StatusNoContent)
 }
 
+// firstPartyApp lists the app (over http and https) in SSO_LOGIN_ORIGINS:
+// its pages may use the hub's API with the session cookie.
+func firstPartyApp(t *testing.T) envOption {
+	return func(o *server.Options) {
+		p, err := cors.New(cors.Config{Origins: []string{appOrigin, "https://app.example.test"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.LoginOrigins = p
+	}
+}
+
 func TestAPICrossOrigin(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, firstPartyApp(t))
 	c, _ := e.browser()
 	s := e.apiLogin(t, c, "alice")
-	for _, origin := range []string{"https://evil.net", "null", "https://example.test.evil.net", "http://evilexample.test"} {
+	for _, origin := range []string{"https://evil.net", "null", "https://example.test.evil.net", "http://evilexample.test", "http://blog.example.test"} {
 		h := map[string]string{"X-CSRF-Token": s.CSRFToken, "Origin": origin}
 		for _, q := range []req{
 			{method: "POST", url: "http://api.example.test/api/keys", body: `{"name":"x"}`, headers: h},
@@ -266,13 +281,17 @@ func checkACAO(t *testing.T, r *response, origin string) {
 }
 
 func TestAPIPreflight(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, firstPartyApp(t))
 	for _, tc := range []struct {
 		origin string
 		want   int
 	}{
 		{appOrigin, 204},
 		{"https://app.example.test", 204},
+		{hub, 204},
+		// Allowed by SSO_CORS_ORIGINS (for the APIs behind /auth) but not
+		// listed in SSO_LOGIN_ORIGINS: not for the hub's own API.
+		{"http://blog.example.test", 403},
 		{"https://evil.net", 403},
 		{"null", 403},
 		{"https://example.test.evil.net", 403},

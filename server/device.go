@@ -64,11 +64,24 @@ func (s *Server) setDeviceCookie(c *gin.Context, u users.User) {
 	})
 }
 
-// device returns the limiter key of the request's device cookie when it is
-// valid now for login (as typed), or "".
+// device returns the limiter key of the request's device cookie when one
+// is valid now for login (as typed), or "". Every copy is tried (a few at
+// most): without __Host- (plain-HTTP dev mode) a sibling can set one of the
+// same name that the browser sends first, which must not hide the owner's.
 func (s *Server) device(c *gin.Context, login string) string {
-	v, err := c.Cookie(s.deviceCookieName())
-	if err != nil || len(v) > 256 {
+	for i, ck := range c.Request.CookiesNamed(s.deviceCookieName()) {
+		if i == 4 {
+			break
+		}
+		if key := s.deviceKeyFor(ck.Value, login); key != "" {
+			return key
+		}
+	}
+	return ""
+}
+
+func (s *Server) deviceKeyFor(v, login string) string {
+	if len(v) > 256 {
 		return ""
 	}
 	parts := strings.Split(v, ".")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -199,4 +200,30 @@ func TestLoginMemoryBudget(t *testing.T) {
 			t.Errorf("login in the flood = %d, want 201", code)
 		}
 	}
+}
+
+// Without __Host- (plain HTTP), a sibling's device cookie sent first does
+// not hide the owner's (outside review).
+func TestDeviceCookieCopies(t *testing.T) {
+	e, _ := regulated(t, behindProxy(t))
+	owner, ownerJar := e.browser()
+	expectStatus(t, apiTry(t, owner, "alice", password, nil), http.StatusCreated)
+	mallory, malJar := e.browser()
+	expectStatus(t, apiTry(t, mallory, "bob", password, nil), http.StatusCreated)
+	value := func(jar interface {
+		Cookies(*url.URL) []*http.Cookie
+	}) string {
+		for _, ck := range jar.Cookies(mustURL(t, hub+"/")) {
+			if ck.Name == deviceCookie {
+				return ck.Value
+			}
+		}
+		t.Fatal("no device cookie")
+		return ""
+	}
+	for i := range 5 {
+		apiTry(t, e.client(), "alice", fmt.Sprint("x", i), from(fmt.Sprintf("192.0.2.%d", 10+i)))
+	}
+	h := map[string]string{"Cookie": deviceCookie + "=" + value(malJar) + "; " + deviceCookie + "=" + value(ownerJar)}
+	expectStatus(t, apiTry(t, e.client(), "alice", password, h), http.StatusCreated)
 }

@@ -31,7 +31,7 @@ var (
 	errLogin        = &apiError{http.StatusUnauthorized, "invalid_credentials", "invalid username or password"}
 	errNoSession    = &apiError{http.StatusUnauthorized, "unauthorized", "a session cookie is required"}
 	errCSRF         = &apiError{http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token"}
-	errCrossOrigin  = &apiError{http.StatusForbidden, "cross_origin", "this origin is not allowed"}
+	errCrossOrigin  = &apiError{http.StatusForbidden, "cross_origin", "this origin may not use the hub's API with the session cookie (SSO_LOGIN_ORIGINS)"}
 	errLoginOrigin  = &apiError{http.StatusForbidden, "cross_origin", "logins from this origin are not allowed (SSO_LOGIN_ORIGINS)"}
 	errContentType  = &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json"}
 	errSessionOwner = &apiError{http.StatusNotFound, "not_found", "no such session"}

@@ -110,6 +110,11 @@ type Server struct {
 	formCSP string
 	// hubOrigin is the origin of LoginURL, e.g. https://login.example.com.
 	hubOrigin string
+	// apiCORS is the CORS policy of the hub's own API (/api/*): the hub and
+	// LoginOrigins only. Every sibling may be allowed by CORS for the
+	// upstream APIs behind /auth, but a page allowed to read /api/session
+	// reads the CSRF token too, and can then act as the user at the hub.
+	apiCORS *cors.Policy
 	// loginBudget holds LoginMemory bytes; a check takes its share
 	// (checkWeight) while it runs.
 	loginBudget *semaphore.Weighted
@@ -178,8 +183,18 @@ func New(opt Options) (*Server, error) {
 	}
 	s.limiterKey = s.mac("sso limiter key|", "")
 	s.deviceKey = s.mac("sso device cookie key|", "")
-	if u, err := url.Parse(opt.LoginURL); err == nil && u.Host != "" {
-		s.hubOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
+	u, err := url.Parse(opt.LoginURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("server: LoginURL %q is not an absolute http(s) URL", opt.LoginURL)
+	}
+	s.hubOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
+	apiCfg := opt.CORS.Config()
+	apiCfg.Origins = []string{s.hubOrigin}
+	if opt.LoginOrigins != nil {
+		apiCfg.Origins = append(apiCfg.Origins, opt.LoginOrigins.Config().Origins...)
+	}
+	if s.apiCORS, err = cors.New(apiCfg); err != nil {
+		return nil, fmt.Errorf("server: CORS policy of the hub's API: %w", err)
 	}
 	s.formCSP = formCSP(opt.Cookies.Domains(), opt.Cookies)
 	s.engine = s.routes()
@@ -231,7 +246,7 @@ func (s *Server) routes() *gin.Engine {
 	// CORS for the API is engine-wide middleware, not group middleware:
 	// group middleware runs only on matched routes, and there are no OPTIONS
 	// routes under /api, so preflights met Gin's 405 instead of the policy.
-	apiCORS := gincors.New(s.opt.CORS)
+	apiCORS := gincors.New(s.apiCORS)
 	r.Use(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
 			apiCORS(c)

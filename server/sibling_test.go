@@ -302,3 +302,22 @@ func TestLogoutNeedsProof(t *testing.T) {
 		t.Errorf("cross-site DELETE /api/session sets %q", r.Header.Values("Set-Cookie"))
 	}
 }
+
+// A sibling that SSO_CORS_ORIGINS allows (every one, by default, for the
+// APIs behind /auth) cannot read the session or its CSRF token from the hub,
+// so it cannot act as the user there (outside review: it minted an API key).
+func TestSiblingCannotReadTheHubSession(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.browser()
+	e.apiLogin(t, c, "alice")
+	r := do(t, c, req{url: hub + "/api/session", headers: map[string]string{"Origin": blog}})
+	if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" {
+		t.Errorf("GET /api/session from %s: Access-Control-Allow-Origin %q: the page could read the CSRF token", blog, v)
+	}
+	p := do(t, c, req{method: "OPTIONS", url: hub + "/api/keys", headers: map[string]string{"Origin": blog, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-csrf-token"}})
+	expectStatus(t, p, http.StatusForbidden)
+	// /auth still answers the same sibling's preflights: CORS for upstreams
+	// is unchanged.
+	a := do(t, e.client(), req{method: "OPTIONS", url: "http://api.example.test/auth", headers: map[string]string{"Origin": blog, "Access-Control-Request-Method": "PUT"}})
+	expectStatus(t, a, http.StatusNoContent)
+}
