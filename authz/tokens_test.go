@@ -358,7 +358,9 @@ func (f *fixture) signByHand(t *testing.T, typ string, c jwt.MapClaims) string {
 
 // swapUsers is a users file whose content the test replaces, as a reload
 // does.
-type swapUsers struct{ d atomic.Pointer[users.Directory] }
+type swapUsers struct {
+	d atomic.Pointer[users.Directory]
+}
 
 func (s *swapUsers) Lookup(name string) (users.User, bool) { return s.d.Load().Lookup(name) }
 
