@@ -250,6 +250,15 @@ func (p *Policy) addPattern(pat string) error {
 	return nil
 }
 
+// WithOrigins returns a policy like p (methods, headers, max age) that
+// allows only origins: sso's own API answers fewer origins than the APIs
+// behind /auth.
+func (p *Policy) WithOrigins(origins ...string) (*Policy, error) {
+	c := p.Config()
+	c.Origins = origins
+	return New(c)
+}
+
 // Config returns the effective configuration: the defaults filled in,
 // methods upper-cased, duplicates dropped. The slices are copies.
 func (p *Policy) Config() Config {

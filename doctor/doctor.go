@@ -29,9 +29,12 @@ const (
 // Input is a configuration and a request scenario: a page at From calls To
 // with fetch().
 type Input struct {
-	Cookies  *cookiedomain.Policy // the session cookie policy; required
-	CORS     *cors.Policy         // the origin policy, as sso serves it (login hub's origin included); required
-	LoginURL string               // the login hub, e.g. "https://login.example.com"
+	Cookies *cookiedomain.Policy // the session cookie policy; required
+	CORS    *cors.Policy         // the origin policy, as sso serves it (login hub's origin included); required
+	// HubCORS is the policy of the hub's own API (the hub and
+	// SSO_LOGIN_ORIGINS), used when To is on the login hub; nil: CORS.
+	HubCORS  *cors.Policy
+	LoginURL string // the login hub, e.g. "https://login.example.com"
 
 	From string // the page's URL (the top-level document), e.g. "https://app.example.com/"
 	To   string // the URL it fetches, e.g. "https://api.example.com/items"
@@ -373,7 +376,14 @@ func (r *Report) corsChecks(s *scenario) {
 		return
 	}
 	from := s.from.origin.String()
-	allowed := s.in.CORS.Allowed(from)
+	policy, setting := s.in.CORS, "SSO_CORS_ORIGINS"
+	if s.to.origin == s.loginOrigin && s.in.HubCORS != nil {
+		// The hub's own API answers only the hub and the first-party
+		// apps: a sibling that could read /api/session could read the
+		// CSRF token with it.
+		policy, setting = s.in.HubCORS, "SSO_LOGIN_ORIGINS"
+	}
+	allowed := policy.Allowed(from)
 	if allowed {
 		via := "sso's /auth answer (nginx copies the headers onto the response)"
 		if s.to.origin == s.loginOrigin {
@@ -381,13 +391,13 @@ func (r *Report) corsChecks(s *scenario) {
 		}
 		r.add(CheckOrigin, true, "%s is an allowed origin: %s carries Access-Control-Allow-Origin: %s and Access-Control-Allow-Credentials: true (never *)", from, via, from)
 	} else {
-		r.add(CheckOrigin, false, "%s is not an allowed origin (allowed: %s): the browser hides every answer from the page; add %s to SSO_CORS_ORIGINS",
-			from, strings.Join(s.in.CORS.Config().Origins, ", "), suggestOrigins(s))
+		r.add(CheckOrigin, false, "%s is not an allowed origin (allowed: %s): the browser hides every answer from the page; add %s to %s",
+			from, strings.Join(policy.Config().Origins, ", "), suggestOrigins(s), setting)
 	}
 
 	// Fetch, "CORS-preflight fetch": needed for a method that is not
 	// CORS-safelisted or any header that is not.
-	cfg := s.in.CORS.Config()
+	cfg := policy.Config()
 	var reasons, missing []string
 	if !safelistedMethod(s.method) {
 		reasons = append(reasons, s.method+" is not GET, HEAD or POST")
@@ -493,7 +503,14 @@ func (r *Report) csrfCheck(s *scenario) {
 		r.add(CheckCSRF, false, "sso's /auth refuses an unsafe %s whose Origin %s is not allowed (403 cross_site_request)%s; add %s to SSO_CORS_ORIGINS", s.method, from, same, from)
 		return
 	}
+	if s.in.HubCORS != nil {
+		originOK = s.in.HubCORS.Allowed(from)
+	}
 	if s.method == "POST" && strings.TrimSuffix(s.to.url.Path, "/") == "/api/session" {
+		if !originOK {
+			r.add(CheckCSRF, false, "sso refuses a login from %s (403 cross_origin): only the hub and SSO_LOGIN_ORIGINS may log in from a page; add %s to SSO_LOGIN_ORIGINS if it is a first-party app", from, from)
+			return
+		}
 		r.add(CheckCSRF, true, "POST /api/session logs in with a password, not the cookie: no X-CSRF-Token needed")
 		return
 	}
@@ -502,7 +519,7 @@ func (r *Report) csrfCheck(s *scenario) {
 		problems = append(problems, fmt.Sprintf("sso refuses a cookie-authenticated %s without X-CSRF-Token (403 csrf): send the csrf_token from GET /api/session in an X-CSRF-Token header", s.method))
 	}
 	if !originOK {
-		problems = append(problems, fmt.Sprintf("sso refuses its Origin %s, which is not allowed (403)", from))
+		problems = append(problems, fmt.Sprintf("sso refuses its Origin %s, which may not use the hub's API (403 cross_origin; SSO_LOGIN_ORIGINS)", from))
 	}
 	if len(problems) > 0 {
 		r.add(CheckCSRF, false, "%s", strings.Join(problems, "; "))

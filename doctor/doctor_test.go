@@ -361,3 +361,34 @@ func TestDoctorExplain(t *testing.T) {
 		})
 	}
 }
+
+// The hub's own API answers only the hub and SSO_LOGIN_ORIGINS: a sibling
+// that SSO_CORS_ORIGINS allows for upstream APIs is told it cannot read the
+// hub's session, and which setting would let it.
+func TestDoctorHubAPI(t *testing.T) {
+	cp, op := setup{}.policies(t, login)
+	hub, err := op.WithOrigins(login, "https://app.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Cookies: cp, CORS: op, HubCORS: hub, LoginURL: login, To: login + "/api/session"}
+	in.From = "https://blog.example.com/"
+	r := Explain(in)
+	c, _ := r.Get(CheckOrigin)
+	if c.OK || !strings.Contains(c.Detail, "SSO_LOGIN_ORIGINS") {
+		t.Errorf("blog → hub API: %v, want refused naming SSO_LOGIN_ORIGINS", c)
+	}
+	in.From = "https://app.example.com/"
+	if c, _ := Explain(in).Get(CheckOrigin); !c.OK {
+		t.Errorf("listed app → hub API: %v, want allowed", c)
+	}
+	in.From, in.To = "https://blog.example.com/", "https://api.example.com/items"
+	if c, _ := Explain(in).Get(CheckOrigin); !c.OK {
+		t.Errorf("blog → upstream API: %v, want allowed by SSO_CORS_ORIGINS", c)
+	}
+	in.From, in.To, in.Method = "https://blog.example.com/", login+"/api/session", "POST"
+	in.Headers = http.Header{"Content-Type": {"application/json"}}
+	if c, _ := Explain(in).Get(CheckCSRF); c.OK || !strings.Contains(c.Detail, "SSO_LOGIN_ORIGINS") {
+		t.Errorf("blog logs in at the hub: %v, want refused naming SSO_LOGIN_ORIGINS", c)
+	}
+}

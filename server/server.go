@@ -188,17 +188,23 @@ func New(opt Options) (*Server, error) {
 		return nil, fmt.Errorf("server: LoginURL %q is not an absolute http(s) URL", opt.LoginURL)
 	}
 	s.hubOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
-	apiCfg := opt.CORS.Config()
-	apiCfg.Origins = []string{s.hubOrigin}
-	if opt.LoginOrigins != nil {
-		apiCfg.Origins = append(apiCfg.Origins, opt.LoginOrigins.Config().Origins...)
-	}
-	if s.apiCORS, err = cors.New(apiCfg); err != nil {
+	if s.apiCORS, err = HubAPIPolicy(opt.CORS, s.hubOrigin, opt.LoginOrigins); err != nil {
 		return nil, fmt.Errorf("server: CORS policy of the hub's API: %w", err)
 	}
 	s.formCSP = formCSP(opt.Cookies.Domains(), opt.Cookies)
 	s.engine = s.routes()
 	return s, nil
+}
+
+// HubAPIPolicy is the CORS policy of the hub's own API (/api/*): the hub's
+// origin and the LoginOrigins only, with the methods and headers of
+// corsPolicy. sso doctor explains requests to the hub with it.
+func HubAPIPolicy(corsPolicy *cors.Policy, hubOrigin string, loginOrigins *cors.Policy) (*cors.Policy, error) {
+	origins := []string{hubOrigin}
+	if loginOrigins != nil {
+		origins = append(origins, loginOrigins.Config().Origins...)
+	}
+	return corsPolicy.WithOrigins(origins...)
 }
 
 // Handler returns the HTTP handler to serve.

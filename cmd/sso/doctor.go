@@ -171,8 +171,12 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		if cookies == nil {
 			c.fail("browser checks", errors.New("skipped: the cookie and CORS policies could not be built (see above)"))
 		} else {
+			hub, err := hubPolicy(cfg, origins)
+			if err != nil {
+				c.fail("login origins", err)
+			}
 			r := doctor.Explain(doctor.Input{
-				Cookies: cookies, CORS: origins, LoginURL: cfg.LoginURL,
+				Cookies: cookies, CORS: origins, HubCORS: hub, LoginURL: cfg.LoginURL,
 				From: da.from, To: da.to, Method: da.method, Headers: headers, Credentials: da.credentials,
 			})
 			fmt.Fprint(stdout, r)

@@ -10,6 +10,7 @@ import (
 	"github.com/example/sso/config"
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
+	"github.com/example/sso/server"
 	"github.com/example/sso/ticket"
 )
 
@@ -133,4 +134,18 @@ func proxyReach(listen string, trusted []string) string {
 		}
 	}
 	return fmt.Sprintf("SSO_LISTEN=%q accepts connections from other hosts, but SSO_TRUSTED_PROXIES trusts only loopback: if nginx runs on another host or in a container, each /auth it sends is answered 500 untrusted_proxy; add nginx's address to SSO_TRUSTED_PROXIES", listen)
+}
+
+// hubPolicy is the CORS policy of the hub's own API, as serve's server
+// builds it, for doctor.
+func hubPolicy(cfg config.Config, corsPolicy *cors.Policy) (*cors.Policy, error) {
+	logins, err := loginOrigins(cfg, corsPolicy)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(cfg.LoginURL)
+	if err != nil {
+		return nil, fmt.Errorf("SSO_LOGIN_URL=%q: %w", cfg.LoginURL, err)
+	}
+	return server.HubAPIPolicy(corsPolicy, strings.ToLower(u.Scheme+"://"+u.Host), logins)
 }
