@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/example/sso/internal/shortdur"
 )
 
 // Validate checks the shape of every setting and the rules between them and
@@ -384,13 +386,4 @@ func hasPrefixFold(s, prefix string) bool {
 }
 
 // fmtDuration prints 8h rather than 8h0m0s.
-func fmtDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func fmtDuration(d time.Duration) string { return shortdur.String(d) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/example/sso/internal/shortdur"
 	"github.com/example/sso/users"
 )
 
@@ -262,19 +263,7 @@ func (s *Server) ban(ctx context.Context, c *gin.Context, k regKey, n int) error
 	if err := s.opt.Limiter.Block(ctx, k.key, reg.BanTime); err != nil {
 		return fmt.Errorf("server: login regulation: %w", err)
 	}
-	s.opt.Log.Warn(fmt.Sprintf("login regulation: locked for %s: %d failures in %s from %s", shortDuration(reg.BanTime), n, shortDuration(reg.FindTime), k.kind),
+	s.opt.Log.Warn(fmt.Sprintf("login regulation: locked for %s: %d failures in %s from %s", shortdur.String(reg.BanTime), n, shortdur.String(reg.FindTime), k.kind),
 		"client", c.ClientIP())
 	return nil
-}
-
-// shortDuration writes 2m rather than 2m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
