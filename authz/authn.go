@@ -203,41 +203,48 @@ func (a *Authenticator) SessionsFromRequest(ctx context.Context, r *http.Request
 }
 
 // signedIDs returns the session ids of the request's session cookies whose
-// signature holds, without duplicates, in cookie order.
+// signature holds, without duplicates, in cookie order; ErrAmbiguous when
+// there are too many to read (see MaxSessionCookies, maxCookieValues).
 func (a *Authenticator) signedIDs(r *http.Request) ([]string, error) {
-	var (
-		seen []string // values already looked at; few, so a slice
-		ids  []string
-	)
+	ids, all := a.SignedSessionIDs(r)
+	switch {
+	case !all:
+		// Refused, not truncated: ignoring the rest would let a sibling
+		// hide the victim's cookie behind garbage with longer paths, as a
+		// plain 401 with no way out; ambiguous, the hub offers the
+		// sign-out that clears them.
+		return nil, fmt.Errorf("%w (more than %d session cookies)", ErrAmbiguous, maxCookieValues)
+	case len(ids) > MaxSessionCookies:
+		return nil, fmt.Errorf("%w (more than %d signed session cookies)", ErrAmbiguous, MaxSessionCookies)
+	case len(ids) == 0:
+		return nil, ErrUnauthenticated
+	}
+	return ids, nil
+}
+
+// SignedSessionIDs returns the ids of the request's session cookies whose
+// signature holds, without duplicates, in cookie order, reading no store:
+// what a proven sign-out deletes, read or not. It looks at no more than
+// maxCookieValues distinct values; all is false when there were more.
+func (a *Authenticator) SignedSessionIDs(r *http.Request) (ids []string, all bool) {
+	var seen []string // values already looked at; few, so a slice
 	for _, c := range r.CookiesNamed(a.Cookies.Name()) {
 		if slices.Contains(seen, c.Value) {
 			continue
 		}
 		if len(seen) == maxCookieValues {
-			// Refused, not truncated: ignoring the rest would let a
-			// sibling hide the victim's cookie behind garbage with
-			// longer paths, as a plain 401 with no way out; ambiguous,
-			// the hub offers the sign-out that clears them.
-			return nil, fmt.Errorf("%w (more than %d session cookies)", ErrAmbiguous, maxCookieValues)
+			return ids, false
 		}
 		seen = append(seen, c.Value)
 		raw, err := a.Codec.Decode(c.Value)
 		if err != nil {
 			continue
 		}
-		id := ticket.Hash(raw)
-		if slices.Contains(ids, id) {
-			continue // one id under two keys of the ring
+		if id := ticket.Hash(raw); !slices.Contains(ids, id) { // one id under two keys of the ring
+			ids = append(ids, id)
 		}
-		if len(ids) == MaxSessionCookies {
-			return nil, fmt.Errorf("%w (more than %d signed session cookies)", ErrAmbiguous, MaxSessionCookies)
-		}
-		ids = append(ids, id)
 	}
-	if len(ids) == 0 {
-		return nil, ErrUnauthenticated
-	}
-	return ids, nil
+	return ids, true
 }
 
 // SessionFromValue checks one cookie value: its signature first, so a forged

@@ -391,8 +391,14 @@ func (r *Report) corsChecks(s *scenario) {
 		}
 		r.add(CheckOrigin, true, "%s is an allowed origin: %s carries Access-Control-Allow-Origin: %s and Access-Control-Allow-Credentials: true (never *)", from, via, from)
 	} else {
+		suggest := suggestOrigins(s)
+		if setting == "SSO_LOGIN_ORIGINS" {
+			// Exact only: a wildcard there trusts every sibling with the
+			// user's session at the hub.
+			suggest = from + " (if it is a first-party app: a page listed there can act as the user at the hub)"
+		}
 		r.add(CheckOrigin, false, "%s is not an allowed origin (allowed: %s): the browser hides every answer from the page; add %s to %s",
-			from, strings.Join(policy.Config().Origins, ", "), suggestOrigins(s), setting)
+			from, strings.Join(policy.Config().Origins, ", "), suggest, setting)
 	}
 
 	// Fetch, "CORS-preflight fetch": needed for a method that is not

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -488,15 +489,24 @@ func (s *Server) ownOrigin(c *gin.Context) bool {
 		return false // which one would a browser have meant? none sends two
 	case len(values) == 0 || values[0] == "":
 		// Scripts send neither Origin nor Sec-Fetch-Site; a browser that
-		// sends no Origin but says the request is from another site is
-		// not the hub.
+		// sends no Origin but says the request is from another site, or
+		// whose Referer names another origin, is not the hub.
 		switch c.GetHeader("Sec-Fetch-Site") {
 		case "cross-site", "same-site":
 			return false
 		}
+		if ref := c.GetHeader("Referer"); ref != "" {
+			u, err := url.Parse(ref)
+			return err == nil && s.isOwn(u.Scheme+"://"+u.Host, c)
+		}
 		return true
 	}
-	o := values[0]
+	return s.isOwn(values[0], c)
+}
+
+// isOwn reports whether origin o is the hub's: that of SSO_LOGIN_URL, or
+// the host the request was sent to.
+func (s *Server) isOwn(o string, c *gin.Context) bool {
 	if strings.EqualFold(o, s.hubOrigin) {
 		return true
 	}

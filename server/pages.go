@@ -282,6 +282,18 @@ func (s *Server) logoutSubmit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if ambiguous {
+		// Sessions named by cookies that were not read (more than the
+		// few a request may make sso read) end too: the user asked to
+		// sign out of everything this browser holds.
+		ids, _ := s.auth.SignedSessionIDs(c.Request)
+		for _, id := range ids {
+			if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+				s.fail(c, err)
+				return
+			}
+		}
+	}
 	if ambiguous || c.PostForm("tossed") == "1" {
 		paths := []string{"/login", "/logout", c.Request.URL.Path}
 		if u, ok := s.checkedRD(rd); ok {

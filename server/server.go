@@ -517,9 +517,22 @@ func (s *Server) newFormToken(c *gin.Context, purpose string) (string, error) {
 // checkFormToken reports whether the request's form_token field is valid for
 // purpose with the request's nonce cookie, and comes from the hub's own
 // origin (or a client that sends no Origin).
+// Every copy of the nonce cookie is tried (a few at most): without __Host-
+// (plain-HTTP dev mode) a sibling can set one that the browser sends first.
 func (s *Server) checkFormToken(c *gin.Context, purpose string) bool {
-	nonce, err := c.Cookie(s.formNonceCookie())
-	return err == nil && s.ownOrigin(c) && s.formTokenValid(purpose, nonce, c.PostForm("form_token"), s.opt.Now())
+	if !s.ownOrigin(c) {
+		return false
+	}
+	tok, now := c.PostForm("form_token"), s.opt.Now()
+	for i, ck := range c.Request.CookiesNamed(s.formNonceCookie()) {
+		if i == 4 {
+			break
+		}
+		if s.formTokenValid(purpose, ck.Value, tok, now) {
+			return true
+		}
+	}
+	return false
 }
 
 // dropFormNonce deletes the nonce cookie once its form has been used.

@@ -321,3 +321,58 @@ func TestSiblingCannotReadTheHubSession(t *testing.T) {
 	a := do(t, e.client(), req{method: "OPTIONS", url: "http://api.example.test/auth", headers: map[string]string{"Origin": blog, "Access-Control-Request-Method": "PUT"}})
 	expectStatus(t, a, http.StatusNoContent)
 }
+
+// Without __Host- (plain HTTP), a sibling's form nonce sent first does not
+// block the hub's own form (second outside review).
+func TestFormNonceCopies(t *testing.T) {
+	e := newEnv(t)
+	r := do(t, e.client(), req{url: hub + "/login"})
+	expectStatus(t, r, http.StatusOK)
+	nonce := r.setCookie(t, "sso_form").Value
+	tok := string(formTokenRE.FindSubmatch(r.body)[1])
+	form := url.Values{"username": {"alice"}, "password": {password}, "form_token": {tok}}
+	p := do(t, e.client(), req{method: "POST", url: hub + "/login", body: form.Encode(), ctype: "application/x-www-form-urlencoded",
+		headers: map[string]string{"Origin": hub, "Cookie": "sso_form=tossed; sso_form=" + nonce}})
+	expectStatus(t, p, http.StatusSeeOther)
+}
+
+// "Sign out of all" ends every session the browser's cookies name, also
+// those beyond the few a request makes sso read (second outside review:
+// three of bob's sessions ahead kept alice's alive).
+func TestSignOutOfAllEndsUnreadSessions(t *testing.T) {
+	e := newEnv(t)
+	alice := e.apiLogin(t, e.client(), "alice").Session.Value
+	var values []string
+	for range 3 {
+		values = append(values, e.apiLogin(t, e.client(), "bob").Session.Value)
+	}
+	values = append(values, alice)
+	cookie := ""
+	for _, v := range values {
+		cookie += cookieName + "=" + v + "; "
+	}
+	page := do(t, e.client(), req{url: hub + "/", headers: map[string]string{"Cookie": cookie}})
+	expectStatus(t, page, http.StatusUnauthorized)
+	nonce := page.setCookie(t, "sso_form").Value
+	tok := string(formFieldRE.FindSubmatch(page.body)[1])
+	form := url.Values{"form_token": {tok}, "tossed": {"1"}}
+	r := do(t, e.client(), req{method: "POST", url: hub + "/logout", body: form.Encode(), ctype: "application/x-www-form-urlencoded",
+		headers: map[string]string{"Origin": hub, "Cookie": cookie + "sso_form=" + nonce}})
+	expectStatus(t, r, http.StatusSeeOther)
+	for i, v := range values {
+		if code, _ := e.authWithCookie(t, v); code != http.StatusUnauthorized {
+			t.Errorf("session %d after sign out of all: /auth = %d, want 401", i, code)
+		}
+	}
+}
+
+// A browser that sends no Origin but a Referer of another origin is not the
+// hub (second outside review).
+func TestLoginRefererOfAnotherOrigin(t *testing.T) {
+	e := newEnv(t)
+	body := `{"username":"alice","password":"` + password + `"}`
+	r := do(t, e.client(), req{method: "POST", url: hub + "/api/session", body: body, headers: map[string]string{"Referer": blog + "/page"}})
+	expectStatus(t, r, http.StatusForbidden)
+	r = do(t, e.client(), req{method: "POST", url: hub + "/api/session", body: body, headers: map[string]string{"Referer": hub + "/login"}})
+	expectStatus(t, r, http.StatusCreated)
+}

@@ -175,6 +175,9 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 			if err != nil {
 				c.fail("login origins", err)
 			}
+			if w := wildLoginOrigins(cfg.LoginOrigins); w != "" {
+				c.warn("%s", w)
+			}
 			r := doctor.Explain(doctor.Input{
 				Cookies: cookies, CORS: origins, HubCORS: hub, LoginURL: cfg.LoginURL,
 				From: da.from, To: da.to, Method: da.method, Headers: headers, Credentials: da.credentials,

@@ -149,3 +149,19 @@ func hubPolicy(cfg config.Config, corsPolicy *cors.Policy) (*cors.Policy, error)
 	}
 	return server.HubAPIPolicy(corsPolicy, strings.ToLower(u.Scheme+"://"+u.Host), logins)
 }
+
+// wildLoginOrigins warns about wildcards in SSO_LOGIN_ORIGINS: every host
+// they match may act as the user at the hub (read the CSRF token, mint API
+// keys), which is what the setting exists to prevent for siblings.
+func wildLoginOrigins(origins []string) string {
+	var wild []string
+	for _, o := range origins {
+		if strings.Contains(o, "*") {
+			wild = append(wild, o)
+		}
+	}
+	if len(wild) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("SSO_LOGIN_ORIGINS has wildcards (%s): every host they match can read the session's CSRF token at the hub and act as the user there; list your first-party apps one by one", strings.Join(wild, ", "))
+}

@@ -246,6 +246,9 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	if err != nil {
 		return nil, err
 	}
+	if warn := wildLoginOrigins(cfg.LoginOrigins); warn != "" {
+		a.log.Warn(warn)
+	}
 	if warn := nestedLoginDomain(cookies, login.Hostname()); warn != "" {
 		a.log.Warn(warn)
 	}
