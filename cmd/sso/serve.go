@@ -29,6 +29,7 @@ import (
 	"github.com/example/sso/config"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session"
+	"github.com/example/sso/session/authcache"
 	"github.com/example/sso/session/deadline"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/session/redisstore"
@@ -260,7 +261,13 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	}
 
 	registry := prometheus.NewRegistry()
-	store, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
+	store, client, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
+	if err != nil {
+		return nil, err
+	}
+	// Everything that reads or ends sessions and keys goes through the
+	// cache, the users file's hook included; the login counters do not.
+	sessions, err := a.authCache(cfg, store, client, registry)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +277,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		banner string
 	)
 	if cfg.UsersFile != "" {
-		if a.users, err = openUsers(cfg, a.log, store); err != nil {
+		if a.users, err = openUsers(cfg, a.log, sessions); err != nil {
 			return nil, err
 		}
 		dir = a.users
@@ -290,7 +297,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	s, err := server.New(server.Options{
 		Cookies:         cookies,
 		Codec:           codec,
-		Store:           store,
+		Store:           sessions,
 		Users:           dir,
 		Tokens:          tokens,
 		CORS:            corsPolicy,
@@ -355,8 +362,9 @@ type backend interface {
 
 // newStore connects to Redis when configured and checks it answers before
 // sso listens (a startup probe, as Authelia does); otherwise it uses the
-// embedded in-memory store.
-func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, error) {
+// embedded in-memory store. It returns the Redis client too (nil for the
+// in-memory store), for the auth cache's invalidations.
+func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, redis.UniversalClient, error) {
 	var (
 		client  redis.UniversalClient
 		setting string
@@ -368,7 +376,7 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 		if err != nil {
 			// go-redis quotes the whole URL, password included: say it
 			// with ours redacted instead.
-			return nil, fmt.Errorf("SSO_REDIS_URL=%q: not a valid redis URL", cfg.Redacted()["SSO_REDIS_URL"])
+			return nil, nil, fmt.Errorf("SSO_REDIS_URL=%q: not a valid redis URL", cfg.Redacted()["SSO_REDIS_URL"])
 		}
 		// Deadlines come from each call's context (SSO_STORE_TIMEOUT);
 		// without this go-redis would wait out its own socket timeouts.
@@ -391,7 +399,7 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 		st := memstore.New(memstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser})
 		a.closers = append(a.closers, st.Close)
 		a.log.Info("store: embedded in-memory store; sessions are lost on restart and not shared between instances (set SSO_REDIS_URL to share them)")
-		return st, nil
+		return st, nil, nil
 	}
 	a.closers = append(a.closers, client.Close)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -403,14 +411,43 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 			if setting == "SSO_REDIS_URL" {
 				pw = "the password in the URL"
 			}
-			return nil, fmt.Errorf("%s: redis refused the credentials (%s): %w", setting, pw, err)
+			return nil, nil, fmt.Errorf("%s: redis refused the credentials (%s): %w", setting, pw, err)
 		}
-		return nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
+		return nil, nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
 	}
 	a.log.Info("store: redis", "via", setting, "deadline", cfg.StoreTimeout)
 	// The in-memory store cannot stall; Redis can, so each call on the
 	// request path gets SSO_STORE_TIMEOUT.
-	return deadline.New(redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), cfg.StoreTimeout, onTimeout)
+	st, err := deadline.New(redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), cfg.StoreTimeout, onTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, client, nil
+}
+
+// authCache puts the verified-session cache (SSO_AUTH_CACHE) in front of
+// store: what the store answered for a session id or key hash may answer
+// again from memory for that long, and every call that ends a session or
+// key invalidates it.
+func (a *app) authCache(cfg config.Config, store backend, client redis.UniversalClient, reg *prometheus.Registry) (server.Store, error) {
+	if cfg.AuthCache == 0 {
+		a.log.Info("auth cache: off (SSO_AUTH_CACHE=0): every request reads the store")
+		return store, nil
+	}
+	if client != nil {
+		// Not yet: several instances need each other's invalidations.
+		a.log.Info("auth cache: not used with Redis yet; every request reads the store")
+		return store, nil
+	}
+	m := server.AuthCacheMetrics(reg)
+	cache, err := authcache.New(authcache.Options{TTL: cfg.AuthCache, Refresh: cfg.SessionRefresh, Local: true, Metrics: m})
+	if err != nil {
+		return nil, fmt.Errorf("SSO_AUTH_CACHE: %w", err)
+	}
+	m.Usable(cache.Usable())
+	// One instance: Store invalidates synchronously.
+	a.log.Info("auth cache: in memory, invalidated synchronously", "ttl", cfg.AuthCache)
+	return authcache.NewStore(store, cache, nil)
 }
 
 // openUsers reads the users file. When a reload removes or disables users,
