@@ -261,13 +261,13 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	}
 
 	registry := prometheus.NewRegistry()
-	store, client, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
+	store, newClient, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
 	if err != nil {
 		return nil, err
 	}
 	// Everything that reads or ends sessions and keys goes through the
 	// cache, the users file's hook included; the login counters do not.
-	sessions, err := a.authCache(cfg, store, client, registry)
+	sessions, err := a.authCache(cfg, store, newClient, registry)
 	if err != nil {
 		return nil, err
 	}
@@ -364,10 +364,10 @@ type backend interface {
 // sso listens (a startup probe, as Authelia does); otherwise it uses the
 // embedded in-memory store. It returns the Redis client too (nil for the
 // in-memory store), for the auth cache's invalidations.
-func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, redis.UniversalClient, error) {
+func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, func() redis.UniversalClient, error) {
 	var (
-		client  redis.UniversalClient
-		setting string
+		newClient func() redis.UniversalClient
+		setting   string
 	)
 	switch {
 	case cfg.RedisURL != "":
@@ -382,25 +382,30 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 		// without this go-redis would wait out its own socket timeouts.
 		opt.ContextTimeoutEnabled = true
 		opt.PoolTimeout = cfg.StoreTimeout
-		client = redis.NewClient(opt)
+		newClient = func() redis.UniversalClient { return redis.NewClient(opt) }
 	case cfg.RedisSentinelMaster != "":
 		setting = "SSO_REDIS_SENTINEL_ADDRS"
-		client = redis.NewUniversalClient(&redis.UniversalOptions{
-			MasterName: cfg.RedisSentinelMaster, Addrs: cfg.RedisSentinelAddrs, Password: cfg.RedisPassword,
-			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
-		})
+		newClient = func() redis.UniversalClient {
+			return redis.NewUniversalClient(&redis.UniversalOptions{
+				MasterName: cfg.RedisSentinelMaster, Addrs: cfg.RedisSentinelAddrs, Password: cfg.RedisPassword,
+				ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
+			})
+		}
 	case len(cfg.RedisClusterAddrs) > 0:
 		setting = "SSO_REDIS_CLUSTER_ADDRS"
-		client = redis.NewUniversalClient(&redis.UniversalOptions{
-			Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
-			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
-		})
+		newClient = func() redis.UniversalClient {
+			return redis.NewUniversalClient(&redis.UniversalOptions{
+				Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
+				ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
+			})
+		}
 	default:
 		st := memstore.New(memstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser})
 		a.closers = append(a.closers, st.Close)
 		a.log.Info("store: embedded in-memory store; sessions are lost on restart and not shared between instances (set SSO_REDIS_URL to share them)")
 		return st, nil, nil
 	}
+	client := newClient()
 	a.closers = append(a.closers, client.Close)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -422,32 +427,47 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 	if err != nil {
 		return nil, nil, err
 	}
-	return st, client, nil
+	return st, newClient, nil
 }
 
 // authCache puts the verified-session cache (SSO_AUTH_CACHE) in front of
 // store: what the store answered for a session id or key hash may answer
 // again from memory for that long, and every call that ends a session or
 // key invalidates it.
-func (a *app) authCache(cfg config.Config, store backend, client redis.UniversalClient, reg *prometheus.Registry) (server.Store, error) {
+func (a *app) authCache(cfg config.Config, store backend, newClient func() redis.UniversalClient, reg *prometheus.Registry) (server.Store, error) {
 	if cfg.AuthCache == 0 {
 		a.log.Info("auth cache: off (SSO_AUTH_CACHE=0): every request reads the store")
 		return store, nil
 	}
-	if client != nil {
-		// Not yet: several instances need each other's invalidations.
-		a.log.Info("auth cache: not used with Redis yet; every request reads the store")
-		return store, nil
-	}
 	m := server.AuthCacheMetrics(reg)
-	cache, err := authcache.New(authcache.Options{TTL: cfg.AuthCache, Refresh: cfg.SessionRefresh, Local: true, Metrics: m})
+	cache, err := authcache.New(authcache.Options{TTL: cfg.AuthCache, Refresh: cfg.SessionRefresh, Local: newClient == nil, Metrics: m})
 	if err != nil {
 		return nil, fmt.Errorf("SSO_AUTH_CACHE: %w", err)
 	}
 	m.Usable(cache.Usable())
-	// One instance: Store invalidates synchronously.
-	a.log.Info("auth cache: in memory, invalidated synchronously", "ttl", cfg.AuthCache)
-	return authcache.NewStore(store, cache, nil)
+	if newClient == nil {
+		// One instance: Store invalidates synchronously.
+		a.log.Info("auth cache: in memory, invalidated synchronously", "ttl", cfg.AuthCache)
+		return authcache.NewStore(store, cache, nil)
+	}
+	// Several instances: invalidations over Redis pub/sub; the cache is
+	// used only while the subscription is confirmed. The subscription has
+	// a client of its own, whose connections the bus watches (see
+	// redisstore.Bus); publishing uses a second one, so that a publish
+	// never waits behind the subscription.
+	sub, pub := newClient(), newClient()
+	a.closers = append(a.closers, sub.Close, pub.Close)
+	bus := redisstore.NewBus(pub, sub, redisstore.BusOptions{PublishTimeout: cfg.StoreTimeout, Log: a.log})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.Run(ctx, cache)
+	}()
+	// Closed before the clients (closers run last first).
+	a.closers = append(a.closers, func() error { stop(); <-done; return nil })
+	a.log.Info("auth cache: in memory, invalidated over Redis pub/sub", "ttl", cfg.AuthCache, "channel", bus.Channel())
+	return authcache.NewStore(store, cache, bus)
 }
 
 // openUsers reads the users file. When a reload removes or disables users,

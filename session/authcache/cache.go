@@ -164,10 +164,13 @@ func (c *Cache) Lost() {
 	c.flushLocked()
 	c.until = time.Time{}
 	c.mu.Unlock()
-	if was && c.opt.Metrics.Usable != nil {
-		c.opt.Metrics.Usable(false)
+	if was {
+		if c.opt.Metrics.Usable != nil {
+			c.opt.Metrics.Usable(false)
+		}
+		// Counted once per outage, not once per attempt to resubscribe.
+		c.count(c.opt.Metrics.Invalidated, "all", "bus")
 	}
-	c.count(c.opt.Metrics.Invalidated, "all", "bus")
 }
 
 // flushLocked drops every entry and refuses every fill already begun.
