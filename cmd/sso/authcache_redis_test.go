@@ -351,3 +351,24 @@ func TestAuthCacheStoreReads(t *testing.T) {
 		})
 	}
 }
+
+// A login beyond SSO_SESSION_MAX_PER_USER through A ends the user's oldest
+// session, which B has cached: B refuses it within one second.
+func TestAuthCacheCapEvictionAcrossInstances(t *testing.T) {
+	env := prodEnv(t)
+	env["SSO_REDIS_URL"] = "redis://" + testredis.Start(t) + "/0"
+	env["SSO_AUTH_CACHE"] = "1m"
+	env["SSO_SESSION_MAX_PER_USER"] = "1"
+	a, b := start(t, env), start(t, env)
+	waitUsable(t, a)
+	waitUsable(t, b)
+	l1, _ := a.login(t, "alice", testPassword)
+	warm(t, b, "first session", cookie(l1))
+	begin := time.Now()
+	l2, _ := a.login(t, "alice", testPassword)
+	d := refusedWithin(t, b, "evicted session", cookie(l1), begin, time.Second)
+	t.Logf("login beyond the cap through A: the evicted session refused by B after %v", d.Round(100*time.Microsecond))
+	if code := b.authWith(t, cookie(l2)); code != http.StatusOK {
+		t.Errorf("B: the new session = %d, want 200", code)
+	}
+}
