@@ -30,6 +30,7 @@ type Config struct {
 	RedisClusterAddrs   []string      // SSO_REDIS_CLUSTER_ADDRS
 	RedisPassword       string        // SSO_REDIS_PASSWORD, for sentinel and cluster
 	StoreTimeout        time.Duration // SSO_STORE_TIMEOUT: deadline of each Redis call on the request path
+	AuthCache           time.Duration // SSO_AUTH_CACHE: how long a verified session or key may answer from memory; 0: off
 	UsersFile           string        // SSO_USERS_FILE
 	LoginURL            string        // SSO_LOGIN_URL, without trailing slash
 	DefaultRedirect     string        // SSO_DEFAULT_REDIRECT; "" means the login hub page
@@ -148,6 +149,9 @@ func settings() []setting {
 		{env: "SSO_STORE_TIMEOUT", kind: kindDuration, def: "500ms",
 			help:  "deadline of each Redis call on the request path, from 10ms to 10s: a stalled Redis makes /auth answer 503 after this long instead of holding requests",
 			field: func(c *Config) any { return &c.StoreTimeout }},
+		{env: "SSO_AUTH_CACHE", kind: kindDuration, def: "2s",
+			help:  "how long each instance may answer /auth from memory for a session, API key or JWT source it has verified against the store, from 0 (off) to 1m; revocations reach every instance at once (Redis pub/sub), and the cache is unused while that cannot be vouched for",
+			field: func(c *Config) any { return &c.AuthCache }},
 		{env: "SSO_USERS_FILE", kind: kindString,
 			defDoc: "none; dev mode: a demo user",
 			help:   "users file (Authelia file-backend YAML); required outside dev mode",

@@ -74,6 +74,11 @@ func (c Config) problems() []error {
 	if c.StoreTimeout < 10*time.Millisecond || c.StoreTimeout > 10*time.Second {
 		bad("SSO_STORE_TIMEOUT", fmtDuration(c.StoreTimeout), "must be from 10ms to 10s")
 	}
+	// A minute at most: the cache is for bursts of requests of one client,
+	// and a longer one would only hide store trouble for longer.
+	if c.AuthCache < 0 || c.AuthCache > time.Minute {
+		bad("SSO_AUTH_CACHE", fmtDuration(c.AuthCache), "must be from 0 (off) to 1m")
+	}
 
 	// At least 1, or a login would end its own session; the upper bound
 	// keeps the per-login trimming of a store at the cap cheap.

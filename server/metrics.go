@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/session/authcache"
 )
 
 type metrics struct {
@@ -61,4 +62,56 @@ func StoreTimeoutCounter(reg *prometheus.Registry) func(op string) {
 		}
 	}
 	return func(op string) { c.WithLabelValues(op).Inc() }
+}
+
+// AuthCacheMetrics registers the verified-session cache's series on reg and
+// returns the hooks that feed them, for session/authcache, which is built
+// before the server:
+//
+//	sso_auth_cache_lookups_total{kind,result}    kind session|key; result hit|miss|off
+//	sso_auth_cache_invalidations_total{kind,source} kind session|key|user|all; source local|bus
+//	sso_auth_cache_usable                        1 while the cache may answer
+func AuthCacheMetrics(reg *prometheus.Registry) authcache.Metrics {
+	lookups := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_auth_cache_lookups_total", Help: "Verified-session cache look-ups by kind (session, key) and result (hit, miss, off: not usable).",
+	}, []string{"kind", "result"}))
+	inval := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_auth_cache_invalidations_total", Help: "Verified-session cache invalidations applied, by kind (session, key, user, all) and source (local, bus: received from another instance or echoed).",
+	}, []string{"kind", "source"}))
+	usable := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sso_auth_cache_usable", Help: "1 while the verified-session cache may answer (invalidations confirmed), 0 otherwise.",
+	})
+	if err := reg.Register(usable); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(prometheus.Gauge); ok {
+				usable = existing
+			}
+		}
+	}
+	return authcache.Metrics{
+		Lookup:      func(kind, result string) { lookups.WithLabelValues(kind, result).Inc() },
+		Invalidated: func(kind, source string) { inval.WithLabelValues(kind, source).Inc() },
+		Usable: func(ok bool) {
+			if ok {
+				usable.Set(1)
+			} else {
+				usable.Set(0)
+			}
+		},
+	}
+}
+
+// register registers c on reg, or returns the one already there (a
+// registry shared by two servers in one process, in tests).
+func register(reg *prometheus.Registry, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

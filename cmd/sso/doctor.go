@@ -343,7 +343,7 @@ func doctorStore(ctx context.Context, c *checklist, cfg config.Config) {
 	defer cancel()
 	a := &app{cfg: cfg, log: slog.New(slog.DiscardHandler)}
 	defer a.close()
-	if _, err := newStore(ctx, cfg, a, nil); err != nil {
+	if _, _, err := newStore(ctx, cfg, a, nil); err != nil {
 		c.fail("store", err)
 		return
 	}

@@ -87,6 +87,8 @@ func refusals(t *testing.T) []refusal {
 		{"malformed users file", map[string]string{"SSO_USERS_FILE": bad}, "SSO_USERS_FILE"},
 		{"login origin outside CORS", map[string]string{"SSO_LOGIN_ORIGINS": "https://app.example.org"}, "SSO_LOGIN_ORIGINS"},
 		{"login origin star", map[string]string{"SSO_LOGIN_ORIGINS": "*"}, "SSO_LOGIN_ORIGINS"},
+		{"auth cache not a duration", map[string]string{"SSO_AUTH_CACHE": "2"}, "SSO_AUTH_CACHE"},
+		{"auth cache too long", map[string]string{"SSO_AUTH_CACHE": "1h"}, "SSO_AUTH_CACHE"},
 	}
 }
 

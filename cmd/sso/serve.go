@@ -29,6 +29,7 @@ import (
 	"github.com/example/sso/config"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session"
+	"github.com/example/sso/session/authcache"
 	"github.com/example/sso/session/deadline"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/session/redisstore"
@@ -263,7 +264,13 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	}
 
 	registry := prometheus.NewRegistry()
-	store, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
+	store, newClient, err := newStore(ctx, cfg, a, server.StoreTimeoutCounter(registry))
+	if err != nil {
+		return nil, err
+	}
+	// Everything that reads or ends sessions and keys goes through the
+	// cache, the users file's hook included; the login counters do not.
+	sessions, err := a.authCache(cfg, store, newClient, registry)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +280,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		banner string
 	)
 	if cfg.UsersFile != "" {
-		if a.users, err = openUsers(cfg, a.log, store); err != nil {
+		if a.users, err = openUsers(cfg, a.log, sessions); err != nil {
 			return nil, err
 		}
 		dir = a.users
@@ -293,7 +300,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 	s, err := server.New(server.Options{
 		Cookies:         cookies,
 		Codec:           codec,
-		Store:           store,
+		Store:           sessions,
 		Users:           dir,
 		Tokens:          tokens,
 		CORS:            corsPolicy,
@@ -362,11 +369,12 @@ const clusterReloadInterval = time.Second
 
 // newStore connects to Redis when configured and checks it answers before
 // sso listens (a startup probe, as Authelia does); otherwise it uses the
-// embedded in-memory store.
-func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, error) {
+// embedded in-memory store. It returns the Redis client too (nil for the
+// in-memory store), for the auth cache's invalidations.
+func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op string)) (backend, func() redis.UniversalClient, error) {
 	var (
-		client  redis.UniversalClient
-		setting string
+		newClient func() redis.UniversalClient
+		setting   string
 	)
 	switch {
 	case cfg.RedisURL != "":
@@ -375,25 +383,23 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 		if err != nil {
 			// go-redis quotes the whole URL, password included: say it
 			// with ours redacted instead.
-			return nil, fmt.Errorf("SSO_REDIS_URL=%q: not a valid redis URL", cfg.Redacted()["SSO_REDIS_URL"])
+			return nil, nil, fmt.Errorf("SSO_REDIS_URL=%q: not a valid redis URL", cfg.Redacted()["SSO_REDIS_URL"])
 		}
 		// Deadlines come from each call's context (SSO_STORE_TIMEOUT);
 		// without this go-redis would wait out its own socket timeouts.
 		opt.ContextTimeoutEnabled = true
 		opt.PoolTimeout = cfg.StoreTimeout
-		client = redis.NewClient(opt)
+		newClient = func() redis.UniversalClient { return redis.NewClient(opt) }
 	case cfg.RedisSentinelMaster != "":
 		setting = "SSO_REDIS_SENTINEL_ADDRS"
-		client = redis.NewUniversalClient(&redis.UniversalOptions{
-			MasterName: cfg.RedisSentinelMaster, Addrs: cfg.RedisSentinelAddrs, Password: cfg.RedisPassword,
-			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
-		})
+		newClient = func() redis.UniversalClient {
+			return redis.NewUniversalClient(&redis.UniversalOptions{
+				MasterName: cfg.RedisSentinelMaster, Addrs: cfg.RedisSentinelAddrs, Password: cfg.RedisPassword,
+				ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
+			})
+		}
 	case len(cfg.RedisClusterAddrs) > 0:
 		setting = "SSO_REDIS_CLUSTER_ADDRS"
-		opt := (&redis.UniversalOptions{
-			Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
-			ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
-		}).Cluster()
 		// go-redis reloads its slot map on MOVED and ASK, but not when a
 		// master refuses connections (redis/go-redis#3979): after a
 		// master crashes and its replica takes over, every command for
@@ -401,14 +407,21 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 		// since v9.22. Reloading every second (one CLUSTER SLOTS per
 		// second per instance, and only while commands are sent) ends
 		// that outage about a second after the cluster itself recovers.
-		opt.ClusterStateReloadInterval = clusterReloadInterval
-		client = redis.NewClusterClient(opt)
+		newClient = func() redis.UniversalClient {
+			opt := (&redis.UniversalOptions{
+				Addrs: cfg.RedisClusterAddrs, Password: cfg.RedisPassword, IsClusterMode: true,
+				ContextTimeoutEnabled: true, PoolTimeout: cfg.StoreTimeout,
+			}).Cluster()
+			opt.ClusterStateReloadInterval = clusterReloadInterval
+			return redis.NewClusterClient(opt)
+		}
 	default:
 		st := memstore.New(memstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser})
 		a.closers = append(a.closers, st.Close)
 		a.log.Info("store: embedded in-memory store; sessions are lost on restart and not shared between instances (set SSO_REDIS_URL to share them)")
-		return st, nil
+		return st, nil, nil
 	}
+	client := newClient()
 	a.closers = append(a.closers, client.Close)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -419,14 +432,58 @@ func newStore(ctx context.Context, cfg config.Config, a *app, onTimeout func(op 
 			if setting == "SSO_REDIS_URL" {
 				pw = "the password in the URL"
 			}
-			return nil, fmt.Errorf("%s: redis refused the credentials (%s): %w", setting, pw, err)
+			return nil, nil, fmt.Errorf("%s: redis refused the credentials (%s): %w", setting, pw, err)
 		}
-		return nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
+		return nil, nil, fmt.Errorf("%s: redis does not answer: %w", setting, err)
 	}
 	a.log.Info("store: redis", "via", setting, "deadline", cfg.StoreTimeout)
 	// The in-memory store cannot stall; Redis can, so each call on the
 	// request path gets SSO_STORE_TIMEOUT.
-	return deadline.New(redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), cfg.StoreTimeout, onTimeout)
+	st, err := deadline.New(redisstore.New(client, redisstore.Options{MaxSessionsPerUser: cfg.SessionMaxPerUser}), cfg.StoreTimeout, onTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, newClient, nil
+}
+
+// authCache puts the verified-session cache (SSO_AUTH_CACHE) in front of
+// store: what the store answered for a session id or key hash may answer
+// again from memory for that long, and every call that ends a session or
+// key invalidates it.
+func (a *app) authCache(cfg config.Config, store backend, newClient func() redis.UniversalClient, reg *prometheus.Registry) (server.Store, error) {
+	if cfg.AuthCache == 0 {
+		a.log.Info("auth cache: off (SSO_AUTH_CACHE=0): every request reads the store")
+		return store, nil
+	}
+	m := server.AuthCacheMetrics(reg)
+	cache, err := authcache.New(authcache.Options{TTL: cfg.AuthCache, Refresh: cfg.SessionRefresh, Local: newClient == nil, Metrics: m})
+	if err != nil {
+		return nil, fmt.Errorf("SSO_AUTH_CACHE: %w", err)
+	}
+	m.Usable(cache.Usable())
+	if newClient == nil {
+		// One instance: Store invalidates synchronously.
+		a.log.Info("auth cache: in memory, invalidated synchronously", "ttl", cfg.AuthCache)
+		return authcache.NewStore(store, cache, nil)
+	}
+	// Several instances: invalidations over Redis pub/sub; the cache is
+	// used only while the subscription is confirmed. The subscription has
+	// a client of its own, whose connections the bus watches (see
+	// redisstore.Bus); publishing uses a second one, so that a publish
+	// never waits behind the subscription.
+	sub, pub := newClient(), newClient()
+	a.closers = append(a.closers, sub.Close, pub.Close)
+	bus := redisstore.NewBus(pub, sub, redisstore.BusOptions{PublishTimeout: cfg.StoreTimeout, Log: a.log})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.Run(ctx, cache)
+	}()
+	// Closed before the clients (closers run last first).
+	a.closers = append(a.closers, func() error { stop(); <-done; return nil })
+	a.log.Info("auth cache: in memory, invalidated over Redis pub/sub", "ttl", cfg.AuthCache, "channel", bus.Channel())
+	return authcache.NewStore(store, cache, bus)
 }
 
 // openUsers reads the users file. When a reload removes or disables users,

@@ -21,6 +21,9 @@ func TestStalledAndKilledRedis(t *testing.T) {
 	env := prodEnv(t)
 	env["SSO_REDIS_URL"] = "redis://" + rs.Addr + "/0"
 	env["SSO_STORE_TIMEOUT"] = "300ms"
+	// This is about the store's deadline: every /auth reads the store.
+	// TestAuthCacheStalledAndKilledRedis is the same with the cache.
+	env["SSO_AUTH_CACHE"] = "0"
 	in := start(t, env)
 	l, _ := in.login(t, "alice", testPassword)
 	if code, _ := in.auth(t, l.Session.Value); code != http.StatusOK {

@@ -11,16 +11,17 @@ import (
 
 func TestPurePackagesStayPure(t *testing.T) {
 	pure := map[string]string{
-		"github.com/example/sso/cookiedomain": "cookie-domain logic is pure: stdlib and x/net only",
-		"github.com/example/sso/cors":         "the origin policy must be usable without Gin (gincors is the adapter)",
-		"github.com/example/sso/redirect":     "the rd rule is pure logic",
-		"github.com/example/sso/ticket":       "signing session ids is pure logic",
-		"github.com/example/sso/session":      "session types and interfaces know no backend",
-		"github.com/example/sso/apikey":       "the API key format is pure logic",
-		"github.com/example/sso/users":        "the users file knows no HTTP framework or store",
-		"github.com/example/sso/token":        "JWT issuing knows no HTTP framework or store",
-		"github.com/example/sso/authz":        "the /auth decision is plain net/http, tested without Gin or Redis",
-		"github.com/example/sso/doctor":       "doctor explains browser rules in pure Go",
+		"github.com/example/sso/cookiedomain":      "cookie-domain logic is pure: stdlib and x/net only",
+		"github.com/example/sso/cors":              "the origin policy must be usable without Gin (gincors is the adapter)",
+		"github.com/example/sso/redirect":          "the rd rule is pure logic",
+		"github.com/example/sso/ticket":            "signing session ids is pure logic",
+		"github.com/example/sso/session":           "session types and interfaces know no backend",
+		"github.com/example/sso/session/authcache": "the cache knows no store client: invalidations come through a Publisher",
+		"github.com/example/sso/apikey":            "the API key format is pure logic",
+		"github.com/example/sso/users":             "the users file knows no HTTP framework or store",
+		"github.com/example/sso/token":             "JWT issuing knows no HTTP framework or store",
+		"github.com/example/sso/authz":             "the /auth decision is plain net/http, tested without Gin or Redis",
+		"github.com/example/sso/doctor":            "doctor explains browser rules in pure Go",
 	}
 	forbidden := []string{"github.com/gin-gonic/", "github.com/gin-contrib/", "github.com/redis/"}
 	// And our pure packages must not import one another's Gin/Redis users.

@@ -23,7 +23,13 @@
 // command. Logins of one user racing each other may leave them one or two
 // over the cap until their next login.
 //
+// Bus carries the auth cache's invalidations between instances on the
+// pub/sub channel <prefix>inval, and tells a Listener when its subscription
+// is confirmed (pings answered in order with the messages) or lost.
+//
 //	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs})
 //	store := redisstore.New(client, redisstore.Options{})
 //	if err := store.Ping(ctx); err != nil { ... } // fail at start-up
+//	bus := redisstore.NewBus(client, redisstore.BusOptions{})
+//	go bus.Run(ctx, cache) // an *authcache.Cache
 package redisstore
