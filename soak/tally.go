@@ -27,6 +27,12 @@ type Figures struct {
 	// Wrong200 are 200s that must not have been: for a session logged out
 	// (204) before the request was sent, or naming another user.
 	Wrong200 int
+	// Late are 200s for a session logged out through another instance
+	// less than RevocationWindow before: the verified-session cache
+	// (SSO_AUTH_CACHE) may answer until the invalidation arrives. MaxLate
+	// is the latest of them after its logout.
+	Late    int
+	MaxLate time.Duration
 	// Refused are 401s for sessions that were never logged out, seen
 	// during the run (a lost session, or a store answering for the wrong
 	// data).
@@ -68,6 +74,15 @@ func (t *Tally) Request(status int, timedOut bool, took time.Duration) {
 // Wrong200 records a 200 that must not have been.
 func (t *Tally) Wrong200() { t.add(&t.f.Wrong200) }
 
+// LateRevocation records a 200 for a session logged out ago before the
+// request: within the documented window, so not a wrong 200.
+func (t *Tally) LateRevocation(ago time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.f.Late++
+	t.f.MaxLate = max(t.f.MaxLate, ago)
+}
+
 // Refused records a 401 for a session never logged out.
 func (t *Tally) Refused() { t.add(&t.f.Refused) }
 
@@ -99,7 +114,7 @@ func (t *Tally) Figures() Figures {
 
 // String is the summary line, every count named:
 //
-//	requests=5120 200=3900 201=610 204=600 401=0 429=0 503=10 errors=0 timeouts=0 wrong200=0 refused=0 checked=610 lost=0+0 max_latency=1.2s recovery=2.4s
+//	requests=5120 200=3900 201=610 204=600 401=0 429=0 503=10 errors=0 timeouts=0 wrong200=0 late=0 max_late=0s refused=0 checked=610 lost=0+0 max_latency=1.2s recovery=2.4s
 func (f Figures) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "requests=%d", f.Requests)
@@ -114,8 +129,8 @@ func (f Figures) String() string {
 	for _, c := range codes {
 		fmt.Fprintf(&b, " %d=%d", c, f.Status[c])
 	}
-	fmt.Fprintf(&b, " errors=%d timeouts=%d wrong200=%d refused=%d checked=%d lost=%d+%d max_latency=%v",
-		f.Errors, f.Timeouts, f.Wrong200, f.Refused, f.Checked, f.LostBefore, f.LostAfter, f.MaxLatency.Round(time.Millisecond))
+	fmt.Fprintf(&b, " errors=%d timeouts=%d wrong200=%d late=%d max_late=%v refused=%d checked=%d lost=%d+%d max_latency=%v",
+		f.Errors, f.Timeouts, f.Wrong200, f.Late, f.MaxLate.Round(time.Millisecond), f.Refused, f.Checked, f.LostBefore, f.LostAfter, f.MaxLatency.Round(time.Millisecond))
 	recovery := "never"
 	if f.Recovery >= 0 {
 		recovery = f.Recovery.Round(10 * time.Millisecond).String()

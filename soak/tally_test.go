@@ -27,7 +27,7 @@ func TestTally(t *testing.T) {
 	})
 	f := tl.Figures()
 	f.Status[200] = 99 // a copy
-	const want = "requests=20 200=4 201=0 204=0 401=0 418=4 429=0 503=4 errors=4 timeouts=4 wrong200=1 refused=1 checked=7 lost=1+0 max_latency=3ms recovery=2.35s"
+	const want = "requests=20 200=4 201=0 204=0 401=0 418=4 429=0 503=4 errors=4 timeouts=4 wrong200=1 late=0 max_late=0s refused=1 checked=7 lost=1+0 max_latency=3ms recovery=2.35s"
 	if got := tl.Figures().String(); got != want {
 		t.Errorf("String() =\n%s\nwant\n%s", got, want)
 	}
