@@ -195,3 +195,32 @@ func mustSession(t *testing.T, f *fixture, value string) *session.Session {
 	}
 	return s.Clone()
 }
+
+// A session cookie next to a header credential of another user is
+// ambiguous as well (outside review of the cache): a tossed cookie must not
+// silently win over the victim's token. The same user's pair is fine.
+func TestAuthCookieAndHeaderOfDifferentUsers(t *testing.T) {
+	f := newFixture(t, nil)
+	bob := f.login(t, "bob")
+	aliceKey := f.apiKey(t, "alice")
+	for name, set := range map[string]func(*http.Request){
+		"bearer key": func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+aliceKey) },
+		"X-API-Key":  func(r *http.Request) { r.Header.Set("X-API-Key", aliceKey) },
+	} {
+		r := authWithCookies(f, bob)
+		set(r)
+		if w := f.serve(r); w.Code != http.StatusUnauthorized || w.Header().Get("X-Auth-Error") != "ambiguous_session" {
+			t.Errorf("%s: bob's cookie and alice's key = %d %q as %q, want 401 ambiguous_session", name, w.Code, w.Header().Get("X-Auth-Error"), w.Header().Get("X-Auth-User"))
+		}
+	}
+	r := authWithCookies(f, f.login(t, "alice"))
+	r.Header.Set("X-API-Key", aliceKey)
+	if w := f.serve(r); w.Code != http.StatusOK || w.Header().Get("X-Auth-User") != "alice" {
+		t.Errorf("alice's cookie and alice's key = %d %q, want 200 alice", w.Code, w.Header().Get("X-Auth-User"))
+	}
+	r = authWithCookies(f, bob)
+	r.Header.Set("X-API-Key", "sso_not_a_real_key")
+	if w := f.serve(r); w.Code != http.StatusOK || w.Header().Get("X-Auth-User") != "bob" {
+		t.Errorf("bob's cookie and a dead key = %d %q, want 200 bob", w.Code, w.Header().Get("X-Auth-User"))
+	}
+}

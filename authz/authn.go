@@ -123,10 +123,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Iden
 	s, err := a.SessionFromRequest(ctx, r)
 	switch {
 	case err == nil:
+		// A header credential of another user next to the cookie is
+		// ambiguous too: a sibling can toss its own cookie onto a page
+		// that sends the victim's token, and the victim's writes would
+		// land in the sibling's account.
+		if other, err := a.fromHeaders(ctx, r); err == nil && other.User != s.User {
+			return Identity{}, fmt.Errorf("%w (a session cookie and a header credential of different users)", ErrAmbiguous)
+		} else if err != nil && !errors.Is(err, ErrUnauthenticated) {
+			return Identity{}, err
+		}
 		return Identity{User: s.User, Email: s.Email, Groups: s.Groups, Method: MethodSession, Session: s}, nil
 	case errors.Is(err, ErrAmbiguous), !errors.Is(err, ErrUnauthenticated):
 		return Identity{}, err
 	}
+	return a.fromHeaders(ctx, r)
+}
+
+// fromHeaders tries `Authorization: Bearer <API key or JWT>`, then
+// `X-API-Key`.
+func (a *Authenticator) fromHeaders(ctx context.Context, r *http.Request) (Identity, error) {
 	if bearer, ok := bearerToken(r); ok {
 		id, err := a.fromBearer(ctx, bearer)
 		if !errors.Is(err, ErrUnauthenticated) {

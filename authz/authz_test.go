@@ -43,8 +43,11 @@ func TestAuthenticateOrder(t *testing.T) {
 		wantUser   string
 		wantMethod authz.Method
 	}{
-		{name: "cookie beats bearer key", cookie: alice, authz: "Bearer " + bobKey, wantUser: "alice", wantMethod: authz.MethodSession},
-		{name: "cookie beats X-API-Key", cookie: alice, xAPIKey: bobKey, wantUser: "alice", wantMethod: authz.MethodSession},
+		{name: "cookie beats bearer key of its user", cookie: alice, authz: "Bearer " + aliceKey, wantUser: "alice", wantMethod: authz.MethodSession},
+		{name: "cookie beats X-API-Key of its user", cookie: alice, xAPIKey: aliceKey, wantUser: "alice", wantMethod: authz.MethodSession},
+		// Of different users: ambiguous (ErrAmbiguous wraps ErrUnauthenticated).
+		{name: "cookie and bearer key of another user", cookie: alice, authz: "Bearer " + bobKey},
+		{name: "cookie and X-API-Key of another user", cookie: alice, xAPIKey: bobKey},
 		{name: "forged cookie falls through to bearer key", cookie: forged, authz: "Bearer " + bobKey, wantUser: "bob", wantMethod: authz.MethodAPIKey},
 		{name: "bearer key beats X-API-Key", authz: "Bearer " + bobKey, xAPIKey: aliceKey, wantUser: "bob", wantMethod: authz.MethodAPIKey},
 		{name: "bearer JWT beats X-API-Key", authz: "Bearer " + bobJWT, xAPIKey: aliceKey, wantUser: "bob", wantMethod: authz.MethodJWT},
