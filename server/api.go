@@ -146,6 +146,15 @@ func (s *Server) deleteSession(c *gin.Context) {
 		return
 	}
 	if ambiguous {
+		// Also the sessions of cookies that were not read (see
+		// logoutSubmit).
+		ids, _ := s.auth.SignedSessionIDs(c.Request)
+		for _, id := range ids {
+			if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+				s.fail(c, err)
+				return
+			}
+		}
 		s.clearCookies(c, c.Request.URL.Path)
 	} else {
 		s.clearCookies(c)

@@ -376,3 +376,24 @@ func TestLoginRefererOfAnotherOrigin(t *testing.T) {
 	r = do(t, e.client(), req{method: "POST", url: hub + "/api/session", body: body, headers: map[string]string{"Referer": hub + "/login"}})
 	expectStatus(t, r, http.StatusCreated)
 }
+
+// DELETE /api/session with more signed cookies than are read ends them all,
+// as the hub's sign-out does.
+func TestAPISignOutEndsUnreadSessions(t *testing.T) {
+	e := newEnv(t)
+	var values []string
+	for _, u := range []string{"bob", "bob", "bob", "alice"} {
+		values = append(values, e.apiLogin(t, e.client(), u).Session.Value)
+	}
+	cookie := ""
+	for _, v := range values {
+		cookie += cookieName + "=" + v + "; "
+	}
+	r := do(t, e.client(), req{method: "DELETE", url: hub + "/api/session", headers: map[string]string{"Cookie": cookie}})
+	expectStatus(t, r, http.StatusNoContent)
+	for i, v := range values {
+		if code, _ := e.authWithCookie(t, v); code != http.StatusUnauthorized {
+			t.Errorf("session %d after DELETE /api/session: /auth = %d, want 401", i, code)
+		}
+	}
+}
