@@ -392,7 +392,7 @@ func (s *Server) newSession(c *gin.Context, u users.User) (*session.Session, *ht
 		ExpiresAt: now.Add(s.opt.SessionMax),
 		Idle:      s.opt.SessionIdle,
 		IP:        c.ClientIP(),
-		UserAgent: truncate(c.Request.UserAgent(), 256),
+		UserAgent: session.UserAgentSummary(c.Request.UserAgent()),
 		CSRFToken: csrf,
 	}
 	value := s.opt.Codec.Encode(raw)
@@ -443,13 +443,6 @@ func randomToken() (string, error) {
 		return "", fmt.Errorf("server: random token: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 func equalSecret(a, b string) bool {

@@ -28,7 +28,7 @@ type Session struct {
 	ExpiresAt time.Time     // absolute expiry; required
 	Idle      time.Duration // idle timeout; zero or less: none, only ExpiresAt applies
 	IP        string
-	UserAgent string
+	UserAgent string // what the session page shows: UserAgentSummary of the header
 	CSRFToken string
 }
 

@@ -4,7 +4,8 @@
 //
 // Every command touches one key, so no command ever spans hash slots:
 //
-//	sso:s:<id>          session, JSON, expires (PXAT) at its Deadline
+//	sso:s:<id>          session, compact binary record (record.go; legacy JSON is
+//	                    still read), expires (PXAT) at its Deadline
 //	sso:u:<user>:s      sorted set of the user's session ids, scored by ExpiresAt;
 //	                    expires with the last of them
 //	sso:k:<hash>        API key, JSON, expires at ExpiresAt or never

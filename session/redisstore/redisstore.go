@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -82,36 +81,6 @@ end
 return 1
 `)
 
-// record is the stored form of a session, kept apart from session.Session
-// so that renaming a Go field does not silently change stored data.
-type record struct {
-	ID        string        `json:"id"`
-	User      string        `json:"user"`
-	Email     string        `json:"email,omitempty"`
-	Groups    []string      `json:"groups,omitempty"`
-	Domain    string        `json:"domain,omitempty"`
-	CreatedAt time.Time     `json:"created_at"`
-	LastSeen  time.Time     `json:"last_seen"`
-	ExpiresAt time.Time     `json:"expires_at"`
-	Idle      time.Duration `json:"idle_ns,omitempty"`
-	IP        string        `json:"ip,omitempty"`
-	UserAgent string        `json:"user_agent,omitempty"`
-	CSRFToken string        `json:"csrf_token,omitempty"`
-}
-
-func encodeSession(s *session.Session) ([]byte, error) {
-	return json.Marshal(record(*s))
-}
-
-func decodeSession(b []byte) (*session.Session, error) {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, err
-	}
-	s := session.Session(r)
-	return &s, nil
-}
-
 // Create implements session.Store. Once the session is stored and indexed,
 // a user over MaxSessionsPerUser loses the index entries whose session has
 // already expired, then their oldest live sessions (lowest ExpiresAt, which
@@ -124,11 +93,8 @@ func (s *Store) Create(ctx context.Context, sess *session.Session) error {
 	if sess.Expired(now) {
 		return errors.New("redisstore: create: session is past its deadline")
 	}
-	b, err := encodeSession(sess)
-	if err != nil {
-		return fmt.Errorf("redisstore: create: %w", err)
-	}
-	err = s.client.SetArgs(ctx, s.sessionKey(sess.ID), b, redis.SetArgs{Mode: "NX", ExpireAt: sess.Deadline()}).Err()
+	b := encodeSession(sess)
+	err := s.client.SetArgs(ctx, s.sessionKey(sess.ID), b, redis.SetArgs{Mode: "NX", ExpireAt: sess.Deadline()}).Err()
 	if errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redisstore: create: %w", session.ErrExists)
 	}
@@ -238,7 +204,7 @@ func (s *Store) get(ctx context.Context, id string) (*session.Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := decodeSession(b)
+	sess, err := decodeSession(id, b)
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
@@ -278,10 +244,7 @@ func (s *Store) Touch(ctx context.Context, id string, now time.Time) error {
 		return nil
 	}
 	sess.LastSeen = now
-	b, err := encodeSession(sess)
-	if err != nil {
-		return fmt.Errorf("redisstore: touch: %w", err)
-	}
+	b := encodeSession(sess)
 	err = s.client.SetArgs(ctx, s.sessionKey(id), b, redis.SetArgs{Mode: "XX", ExpireAt: sess.Deadline()}).Err()
 	if errors.Is(err, redis.Nil) {
 		return session.ErrNotFound
@@ -301,7 +264,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: delete: %w", err)
 	}
-	sess, err := decodeSession(b)
+	sess, err := decodeSession(id, b)
 	if err != nil {
 		// The session is gone; its index entry will be pruned lazily.
 		return nil
@@ -348,7 +311,7 @@ func (s *Store) List(ctx context.Context, user string) ([]*session.Session, erro
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list: %w", err)
 		}
-		sess, err := decodeSession(b)
+		sess, err := decodeSession(ids[i], b)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: list: decode: %w", err)
 		}
