@@ -9,7 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"strings"
+	"sync"
 )
 
 const (
@@ -91,6 +94,9 @@ func decodeKey(s string) ([]byte, error) {
 type Codec struct {
 	name string
 	macs [][]byte // derived MAC keys, signing key first
+	// pools hold keyed HMAC states, one pool per key: hmac.New costs
+	// several allocations, and every /auth verifies a cookie.
+	pools []*sync.Pool
 }
 
 // New returns a Codec for the cookie called name. The first key signs; all
@@ -103,7 +109,7 @@ func New(name string, keys [][]byte) (*Codec, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("ticket: no keys")
 	}
-	c := &Codec{name: name, macs: make([][]byte, len(keys))}
+	c := &Codec{name: name, macs: make([][]byte, len(keys)), pools: make([]*sync.Pool, len(keys))}
 	for i, k := range keys {
 		if len(k) < MinKeyLen {
 			return nil, fmt.Errorf("ticket: key %d of %d is %d bytes, need at least %d", i+1, len(keys), len(k), MinKeyLen)
@@ -113,6 +119,7 @@ func New(name string, keys [][]byte) (*Codec, error) {
 			return nil, fmt.Errorf("ticket: derive key %d: %w", i+1, err)
 		}
 		c.macs[i] = mk
+		c.pools[i] = &sync.Pool{New: func() any { return hmac.New(sha256.New, mk) }}
 	}
 	return c, nil
 }
@@ -120,17 +127,22 @@ func New(name string, keys [][]byte) (*Codec, error) {
 // Encode returns the cookie value for id, signed with the first key.
 // id should come from NewID: Decode accepts only ids of that shape.
 func (c *Codec) Encode(id string) string {
-	return id + "." + base64.RawURLEncoding.EncodeToString(c.mac(c.macs[0], id))
+	var sum [sha256.Size]byte
+	return id + "." + base64.RawURLEncoding.EncodeToString(c.mac(0, id, sum[:0]))
 }
 
-// mac covers the cookie name as well, so a value minted for one cookie is
-// refused as another (securecookie's "name|date|value").
-func (c *Codec) mac(key []byte, id string) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(c.name))
-	h.Write([]byte{'|'})
-	h.Write([]byte(id))
-	return h.Sum(nil)
+// mac appends to dst the MAC of id under key i. It covers the cookie name
+// as well, so a value minted for one cookie is refused as another
+// (securecookie's "name|date|value").
+func (c *Codec) mac(i int, id string, dst []byte) []byte {
+	h := c.pools[i].Get().(hash.Hash)
+	h.Reset() // back to the keyed state
+	io.WriteString(h, c.name)
+	io.WriteString(h, "|")
+	io.WriteString(h, id)
+	dst = h.Sum(dst)
+	c.pools[i].Put(h)
+	return dst
 }
 
 // Decode verifies value and returns the id it carries. The shape is checked
@@ -150,9 +162,10 @@ func (c *Codec) Decode(value string) (string, error) {
 		return "", fmt.Errorf("%w: malformed", ErrInvalid)
 	}
 	ok := false
-	for _, k := range c.macs {
+	var sum [sha256.Size]byte
+	for i := range c.macs {
 		// No early exit: the time taken does not tell which key matched.
-		if hmac.Equal(got, c.mac(k, id)) {
+		if hmac.Equal(got, c.mac(i, id, sum[:0])) {
 			ok = true
 		}
 	}
