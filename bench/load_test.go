@@ -85,8 +85,15 @@ func TestLoad(t *testing.T) {
 	// also serves the baselines on plain.<domain>: the same file, and
 	// demoapi behind the same kind of proxy, without auth_request.
 	memPort, redisPort := testproc.FreePort(t), testproc.FreePort(t)
-	mem := startSSO(t, memPort, usersFile, "")
-	red := startSSO(t, redisPort, usersFile, "redis://"+redisAddr)
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	mem := startSSO(t, "sso (memstore)", memPort, usersFile, "", key)
+	red := startSSO(t, "sso (Redis)", redisPort, usersFile, "redis://"+redisAddr, key)
+	// The same Redis and key with the verified-session cache off: every
+	// /auth reads the store (SSO_AUTH_CACHE=0), against the default above.
+	redOff := startSSO(t, "sso (Redis, cache off)", redisPort, usersFile, "redis://"+redisAddr, key, "SSO_AUTH_CACHE=0")
 	memNginx := startNginx(t, memPort, mem.addr, api.addr, web, baselineVhost(web))
 	redNginx := startNginx(t, redisPort, red.addr, api.addr, web, "")
 	t.Logf("stack up in %v", time.Since(begin).Round(time.Millisecond))
@@ -138,6 +145,8 @@ func TestLoad(t *testing.T) {
 		{name: "demoapi + API key Bearer (memstore)", baseline: baseB, url: u(memPort, "api", "/me"), headers: []string{"Authorization: Bearer " + apiKey, "Accept: application/json"}, status: 200, client: mc},
 		{name: baseC, url: "http://" + goBase + "/auth", headers: direct(memCookie), status: 200},
 		{name: "sso /auth direct, cookie (memstore)", baseline: baseC, url: "http://" + mem.addr + "/auth", headers: direct(memCookie), status: 200},
+		{name: "sso /auth direct, cookie (Redis, cache on)", baseline: baseC, url: "http://" + red.addr + "/auth", headers: direct(redCookie), status: 200},
+		{name: "sso /auth direct, cookie (Redis, cache off)", baseline: baseC, url: "http://" + redOff.addr + "/auth", headers: direct(redCookie), status: 200},
 		{name: "sso /auth direct, anonymous → 401", baseline: baseC, url: "http://" + mem.addr + "/auth", headers: direct(""), status: 401},
 	}
 	results := map[string]*Result{}
@@ -238,12 +247,11 @@ func writeUsers(t *testing.T, name, password string) {
 		benchUser, benchUser, domain, hash))
 }
 
-func startSSO(t *testing.T, httpsPort int, usersFile, redisURL string) process {
+// startSSO starts sso with key as its secret, on Redis when redisURL is
+// set, with extra settings; instances with the same key read each other's
+// cookies.
+func startSSO(t *testing.T, name string, httpsPort int, usersFile, redisURL string, key []byte, extra ...string) process {
 	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
-	}
 	origin := func(sub string) string { return "https://" + sub + "." + domain + ":" + strconv.Itoa(httpsPort) }
 	env := []string{
 		"SSO_LISTEN=127.0.0.1:0",
@@ -255,12 +263,10 @@ func startSSO(t *testing.T, httpsPort int, usersFile, redisURL string) process {
 		"SSO_CORS_ORIGINS=" + origin("app") + "," + origin("login"),
 		"SSO_TRUSTED_PROXIES=127.0.0.1/32",
 	}
-	name := "sso (memstore)"
 	if redisURL != "" {
 		env = append(env, "SSO_REDIS_URL="+redisURL)
-		name = "sso (Redis)"
 	}
-	return startProcess(t, name, "./cmd/sso", env)
+	return startProcess(t, name, "./cmd/sso", append(env, extra...))
 }
 
 func startNginx(t *testing.T, httpsPort int, ssoAddr, apiAddr, web, extra string) *nginxtest.Server {
