@@ -163,7 +163,7 @@ func (a *Authenticator) SessionFromRequest(ctx context.Context, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	return a.touch(ctx, list[0])
+	return a.Touch(ctx, list[0])
 }
 
 // SessionsFromRequest returns every live session the request's session
@@ -273,8 +273,9 @@ func (a *Authenticator) SessionFromValue(ctx context.Context, value string) (*se
 	return a.SessionFromRequest(ctx, r)
 }
 
-// touch refreshes s's last-seen time when due.
-func (a *Authenticator) touch(ctx context.Context, s *session.Session) (*session.Session, error) {
+// Touch refreshes s's last-seen time when due (at most once per Refresh);
+// ErrUnauthenticated when the session was deleted in between.
+func (a *Authenticator) Touch(ctx context.Context, s *session.Session) (*session.Session, error) {
 	now := a.now()
 	if now.Sub(s.LastSeen) < a.Refresh {
 		return s, nil

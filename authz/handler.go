@@ -236,15 +236,9 @@ func (h *Handler) upstreamToken(id Identity, aud string) (string, error) {
 	case id.KeyID != "":
 		key = "k:" + id.KeyID + " " + aud
 	}
-	if key != "" {
-		// The identity the token states is part of the key: a user whose
-		// groups or email changed in the users file gets a fresh token at
-		// once, not one that keeps the old groups for half its lifetime.
-		key += "\x00" + id.User + "\x00" + id.Email + "\x00" + strings.Join(id.Groups, "\x00")
-	}
 	now := h.Auth.now()
 	if key != "" {
-		if tok, ok := h.tokens.get(key, now); ok {
+		if tok, ok := h.tokens.get(key, now, id); ok {
 			return tok, nil
 		}
 	}
@@ -253,7 +247,7 @@ func (h *Handler) upstreamToken(id Identity, aud string) (string, error) {
 		return "", err
 	}
 	if key != "" {
-		h.tokens.put(key, tok, now.Add(h.Auth.Tokens.TTL()/2))
+		h.tokens.put(key, tok, now.Add(h.Auth.Tokens.TTL()/2), id)
 	}
 	return tok, nil
 }

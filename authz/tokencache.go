@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -19,27 +20,34 @@ type tokenCache struct {
 type cachedToken struct {
 	token   string
 	renewAt time.Time
+	// The identity the token states: a user whose email or groups
+	// changed in the users file gets a fresh token at once, not one that
+	// keeps the old groups for half its lifetime.
+	user, email string
+	groups      []string
 }
 
 // maxCachedTokens bounds the cache; past it, the cache starts afresh, which
 // costs one signature per credential.
 const maxCachedTokens = 50_000
 
-func (c *tokenCache) get(key string, now time.Time) (string, bool) {
+// get returns the token cached under key while it is fresh and states id's
+// user, email and groups.
+func (c *tokenCache) get(key string, now time.Time, id Identity) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
-	if !ok || !now.Before(e.renewAt) {
+	if !ok || !now.Before(e.renewAt) || e.user != id.User || e.email != id.Email || !slices.Equal(e.groups, id.Groups) {
 		return "", false
 	}
 	return e.token, true
 }
 
-func (c *tokenCache) put(key, token string, renewAt time.Time) {
+func (c *tokenCache) put(key, token string, renewAt time.Time, id Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil || len(c.entries) >= maxCachedTokens {
 		c.entries = make(map[string]cachedToken)
 	}
-	c.entries[key] = cachedToken{token: token, renewAt: renewAt}
+	c.entries[key] = cachedToken{token: token, renewAt: renewAt, user: id.User, email: id.Email, groups: slices.Clone(id.Groups)}
 }

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,20 +142,11 @@ func (s *Server) deleteSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.endSessions(c, list, "api"); err != nil {
+	if err := s.endSessions(c, list, ambiguous, "api"); err != nil {
 		s.fail(c, err)
 		return
 	}
 	if ambiguous {
-		// Also the sessions of cookies that were not read (see
-		// logoutSubmit).
-		ids, _ := s.auth.SignedSessionIDs(c.Request)
-		for _, id := range ids {
-			if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
-				s.fail(c, err)
-				return
-			}
-		}
 		s.clearCookies(c, c.Request.URL.Path)
 	} else {
 		s.clearCookies(c)
@@ -162,13 +154,28 @@ func (s *Server) deleteSession(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// endSessions deletes each session and logs the logout.
-func (s *Server) endSessions(c *gin.Context, list []*session.Session, via string) error {
+// endSessions deletes each session of list and logs the logout. With
+// ambiguous cookies it deletes every session the request's signed cookies
+// name as well, read or not (more than sso reads per request): the user
+// asked to sign out of everything this browser holds.
+func (s *Server) endSessions(c *gin.Context, list []*session.Session, ambiguous bool, via string) error {
 	for _, sess := range list {
 		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
 			return err
 		}
 		s.opt.Log.Info("logout", "user", sess.User, "via", via)
+	}
+	if !ambiguous {
+		return nil
+	}
+	ids, _ := s.auth.SignedSessionIDs(c.Request)
+	for _, id := range ids {
+		if slices.ContainsFunc(list, func(x *session.Session) bool { return x.ID == id }) {
+			continue
+		}
+		if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -57,19 +57,18 @@ func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
 // different users its cookies name (ambiguous), or neither. A store failure
 // is answered here and reported as not ok.
 func (s *Server) pageSessions(c *gin.Context) (sess *session.Session, ambiguous []*session.Session, ok bool) {
-	sess, err := s.auth.SessionFromRequest(c.Request.Context(), c.Request)
+	list, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request)
 	switch {
 	case err == nil:
-		return sess, nil, true
-	case errors.Is(err, authz.ErrAmbiguous):
-		// The list, for the page to say whose sessions these are; a store
-		// error reading it again is answered like any other.
-		list, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request)
-		if err != nil && !errors.Is(err, authz.ErrUnauthenticated) {
-			s.fail(c, err)
-			return nil, nil, false
+		sess, err = s.auth.Touch(c.Request.Context(), list[0])
+		if err == nil {
+			return sess, nil, true
 		}
-		if len(list) == 0 {
+		if errors.Is(err, authz.ErrUnauthenticated) {
+			return nil, nil, true
+		}
+	case errors.Is(err, authz.ErrAmbiguous):
+		if list == nil {
 			// More signed cookies than are read: say so without names.
 			list = []*session.Session{}
 		}
@@ -278,21 +277,9 @@ func (s *Server) logoutSubmit(c *gin.Context) {
 		c.Abort()
 		return
 	}
-	if err := s.endSessions(c, list, "form"); err != nil {
+	if err := s.endSessions(c, list, ambiguous, "form"); err != nil {
 		s.fail(c, err)
 		return
-	}
-	if ambiguous {
-		// Sessions named by cookies that were not read (more than the
-		// few a request may make sso read) end too: the user asked to
-		// sign out of everything this browser holds.
-		ids, _ := s.auth.SignedSessionIDs(c.Request)
-		for _, id := range ids {
-			if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
-				s.fail(c, err)
-				return
-			}
-		}
 	}
 	if ambiguous || c.PostForm("tossed") == "1" {
 		paths := []string{"/login", "/logout", c.Request.URL.Path}
