@@ -1,0 +1,96 @@
+package federation
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Identity is an upstream user as the hub sees it.
+type Identity struct {
+	User     string   // UserPrefix + the user claim
+	Email    string   // lower case; "" when the provider sent none
+	Groups   []string // from the groups claim; names unusable in X-Auth-Groups dropped
+	Provider string   // Provider.ID; the session's source is "oidc:" + Provider
+	Subject  string   // the provider's sub, stable per user
+}
+
+// maxClaim bounds the user name and e-mail taken from a provider.
+const maxClaim = 256
+
+// mapClaims turns verified claims into an Identity, or a reason the user is
+// refused (shown to the user: it names claims, never values).
+func mapClaims(p Provider, claims map[string]any) (Identity, string) {
+	id := Identity{Provider: p.ID}
+	id.Subject, _ = claims["sub"].(string)
+	user, ok := claims[p.UserClaim].(string)
+	if !ok || user == "" {
+		return Identity{}, fmt.Sprintf("the provider sent no %s claim", p.UserClaim)
+	}
+	if len(user) > maxClaim || user != strings.TrimSpace(user) || hasControl(user) {
+		return Identity{}, fmt.Sprintf("the %s claim is not a usable user name", p.UserClaim)
+	}
+	id.User = p.UserPrefix + user
+
+	if v, present := claims[p.EmailClaim]; present {
+		email, ok := v.(string)
+		if !ok || len(email) > maxClaim || strings.Count(email, "@") != 1 || strings.ContainsAny(email, " ,") || hasControl(email) {
+			return Identity{}, fmt.Sprintf("the %s claim is not an e-mail address", p.EmailClaim)
+		}
+		if !p.AllowUnverifiedEmail && !truthy(claims["email_verified"]) {
+			return Identity{}, "the provider has not verified the e-mail address"
+		}
+		id.Email = strings.ToLower(email)
+	}
+
+	switch g := claims[p.GroupsClaim].(type) {
+	case nil:
+	case string: // some providers send one group as a string
+		if validGroup(g) {
+			id.Groups = []string{g}
+		}
+	case []any:
+		for _, e := range g {
+			if s, ok := e.(string); ok && validGroup(s) && !slices.Contains(id.Groups, s) {
+				id.Groups = append(id.Groups, s)
+			}
+		}
+	default:
+		return Identity{}, fmt.Sprintf("the %s claim is not a list of names", p.GroupsClaim)
+	}
+
+	if len(p.AllowedEmailDomains) > 0 && !slices.Contains(p.AllowedEmailDomains, "*") {
+		if id.Email == "" {
+			return Identity{}, "the provider sent no e-mail address, and only some domains may sign in"
+		}
+		domain := id.Email[strings.LastIndexByte(id.Email, '@')+1:]
+		if !slices.Contains(p.AllowedEmailDomains, domain) {
+			return Identity{}, "this e-mail domain may not sign in here"
+		}
+	}
+	if len(p.AllowedGroups) > 0 && !slices.ContainsFunc(id.Groups, func(g string) bool { return slices.Contains(p.AllowedGroups, g) }) {
+		return Identity{}, "you are in none of the groups that may sign in here"
+	}
+	return id, ""
+}
+
+// truthy accepts email_verified as true or "true" (some providers, e.g.
+// Amazon Cognito, send a string).
+func truthy(v any) bool {
+	switch b := v.(type) {
+	case bool:
+		return b
+	case string:
+		return strings.EqualFold(b, "true")
+	}
+	return false
+}
+
+// validGroup: groups travel comma-separated in X-Auth-Groups, as in the
+// users file.
+func validGroup(g string) bool {
+	return g != "" && len(g) <= maxClaim && !strings.Contains(g, ",") && g == strings.TrimSpace(g) && !hasControl(g)
+}
+
+func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
