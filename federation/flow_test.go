@@ -1,0 +1,429 @@
+package federation
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/sso/internal/testoidc"
+)
+
+// hub is a stand-in for the login hub's adapter: /start/{id} and
+// /oauth2/callback/{id} around a Federation, over TLS so that the
+// __Host- cookie is the one in play.
+type hub struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	f   *Federation
+}
+
+type result struct {
+	Status   int      `json:"status"`
+	Error    string   `json:"error"`
+	Reason   string   `json:"reason"`
+	User     string   `json:"user"`
+	Email    string   `json:"email"`
+	Groups   []string `json:"groups"`
+	Provider string   `json:"provider"`
+	RD       string   `json:"rd"`
+}
+
+func newHub(t *testing.T) *hub {
+	h := &hub{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /start/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.fed().Start(w, r, r.PathValue("id"), r.FormValue("rd")); err != nil {
+			w.WriteHeader(Status(err))
+			_ = json.NewEncoder(w).Encode(result{Status: Status(err), Error: err.Error()})
+		}
+	})
+	mux.HandleFunc("GET /oauth2/callback/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, rd, err := h.fed().Callback(w, r, r.PathValue("id"))
+		res := result{Status: Status(err), User: id.User, Email: id.Email, Groups: id.Groups, Provider: id.Provider, RD: rd}
+		if err != nil {
+			res.Error = err.Error()
+			var d *DeniedError
+			if errors.As(err, &d) {
+				res.Reason = d.Reason
+			}
+		}
+		w.WriteHeader(res.Status)
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	h.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hub) fed() *Federation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.f
+}
+
+func (h *hub) set(f *Federation) {
+	h.mu.Lock()
+	h.f = f
+	h.mu.Unlock()
+}
+
+// browser is an http.Client with a cookie jar that trusts the hub's
+// certificate and follows every redirect except those to the hub, so a
+// test sees the provider's redirect to the callback and decides what to do
+// with it.
+func (h *hub) browser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.srv.Client()
+	c.Jar = jar
+	c.Timeout = 30 * time.Second
+	hubHost := strings.TrimPrefix(h.srv.URL, "https://")
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host == hubHost || len(via) > 10 {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return c
+}
+
+func (h *hub) callbackURL(id string) string { return h.srv.URL + "/oauth2/callback/" + id }
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+var flowUsers = []testoidc.User{
+	{ID: "u1", Username: "alice", Password: "alice-pw", Email: "Alice@Example.com", EmailVerified: true, Groups: []string{"staff", "dev"}},
+	{ID: "u2", Username: "mallory", Password: "mallory-pw", Email: "mallory@example.com", EmailVerified: false, Groups: []string{"staff"}},
+	{ID: "u3", Username: "eve", Password: "eve-pw", Email: "eve@elsewhere.org", EmailVerified: true, Groups: []string{"staff"}},
+	{ID: "u4", Username: "bob", Password: "bob-pw", Email: "bob@example.com", EmailVerified: true, Groups: []string{"guests"}},
+}
+
+type env struct {
+	hub *hub
+	idp *testoidc.Server
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	h := newHub(t)
+	idp := testoidc.Start(t, testoidc.Options{Users: flowUsers, RedirectURIs: []string{h.callbackURL("web"), h.callbackURL("idc")}})
+	t.Logf("provider binary ready in %v", testoidc.BuildTime())
+	return &env{hub: h, idp: idp}
+}
+
+// provider is the "web" provider (claims from userinfo) admitting
+// example.com addresses in group staff.
+func (e *env) provider(id string) Provider {
+	client := testoidc.ClientUserinfo
+	if id == "idc" {
+		client = testoidc.ClientIDClaims
+	}
+	return Provider{ID: id, Name: "Test IdP", Issuer: e.idp.Issuer, ClientID: client, ClientSecret: testoidc.Secret,
+		RedirectURL: e.hub.callbackURL(id), AllowedEmailDomains: []string{"example.com"}, AllowedGroups: []string{"staff"}}
+}
+
+func (e *env) federation(t *testing.T, ps ...Provider) *Federation {
+	t.Helper()
+	f, err := New(Options{Providers: ps, Keys: [][]byte{testKey}, Secure: true,
+		AllowRedirect:    func(h string) bool { return h == "app.example.com" },
+		DiscoveryTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hub.set(f)
+	return f
+}
+
+// toCallback starts a sign-in at the hub and logs in at the provider's own
+// page; it returns the provider's redirect to the hub's callback, not yet
+// followed.
+func (e *env) toCallback(t *testing.T, c *http.Client, id, user, password, rd string) *url.URL {
+	t.Helper()
+	page, err := c.Get(e.hub.srv.URL + "/start/" + id + "?rd=" + url.QueryEscape(rd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(page.Request.URL.String(), e.idp.Issuer) {
+		t.Fatalf("start landed on %s (status %d), want the provider's login page", page.Request.URL, page.StatusCode)
+	}
+	resp := testoidc.SubmitLogin(t, c, page, user, password)
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), e.hub.callbackURL(id)+"?") {
+		t.Fatalf("after login: status %d, Location %v (%v); want 302 to the hub's callback", resp.StatusCode, loc, err)
+	}
+	return loc
+}
+
+func get(t *testing.T, c *http.Client, u string) result {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r result
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("GET %s: status %d, undecodable body: %v", u, resp.StatusCode, err)
+	}
+	if r.Status != resp.StatusCode {
+		t.Fatalf("GET %s: status %d, body says %d", u, resp.StatusCode, r.Status)
+	}
+	return r
+}
+
+func TestFlow(t *testing.T) {
+	e := setup(t)
+	e.federation(t, e.provider("web"), e.provider("idc"))
+
+	for _, id := range []string{"web", "idc"} {
+		t.Run(id, func(t *testing.T) {
+			c := e.hub.browser(t)
+			cb := e.toCallback(t, c, id, "alice", "alice-pw", "https://app.example.com/page?x=1")
+			r := get(t, c, cb.String())
+			if r.Status != http.StatusOK {
+				t.Fatalf("callback: %+v", r)
+			}
+			want := result{Status: 200, User: "alice", Email: "alice@example.com", Groups: []string{"staff", "dev"}, Provider: id, RD: "https://app.example.com/page?x=1"}
+			if r.User != want.User || r.Email != want.Email || !slices.Equal(r.Groups, want.Groups) || r.Provider != want.Provider || r.RD != want.RD {
+				t.Errorf("callback = %+v, want %+v", r, want)
+			}
+			// The state cookie is gone: the same callback again is ErrState.
+			if r := get(t, c, cb.String()); r.Status != http.StatusBadRequest || !strings.Contains(r.Error, "invalid sign-in state") {
+				t.Errorf("replayed callback = %+v, want 400 invalid state", r)
+			}
+		})
+	}
+}
+
+func TestRedirectRefusedIsDropped(t *testing.T) {
+	e := setup(t)
+	e.federation(t, e.provider("web"))
+	c := e.hub.browser(t)
+	cb := e.toCallback(t, c, "web", "alice", "alice-pw", "https://evil.example.net/")
+	if r := get(t, c, cb.String()); r.Status != 200 || r.RD != "" {
+		t.Errorf("callback = %+v, want 200 with rd dropped", r)
+	}
+}
+
+func TestDenied(t *testing.T) {
+	e := setup(t)
+	base := e.provider("web")
+	domainOnly := base
+	domainOnly.AllowedGroups = nil
+	groupsOnly := base
+	groupsOnly.AllowedEmailDomains = nil
+	unverifiedOK := base
+	unverifiedOK.AllowUnverifiedEmail = true
+	for _, tc := range []struct {
+		name, user string
+		p          Provider
+		status     int
+		reason     string
+	}{
+		{"unverified email", "mallory", base, 403, "not verified"},
+		{"unverified email allowed", "mallory", unverifiedOK, 200, ""},
+		{"domain outside", "eve", domainOnly, 403, "e-mail domain"},
+		{"domain outside, groups only", "eve", groupsOnly, 200, ""},
+		{"group outside", "bob", groupsOnly, 403, "none of the groups"},
+		{"group outside, domain only", "bob", domainOnly, 200, ""},
+		{"both lists: domain fails", "eve", base, 403, "e-mail domain"},
+		{"both lists: group fails", "bob", base, 403, "none of the groups"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.federation(t, tc.p)
+			c := e.hub.browser(t)
+			pw := map[string]string{"mallory": "mallory-pw", "eve": "eve-pw", "bob": "bob-pw"}[tc.user]
+			r := get(t, c, e.toCallback(t, c, "web", tc.user, pw, "").String())
+			if r.Status != tc.status || !strings.Contains(r.Reason, tc.reason) {
+				t.Errorf("callback = %+v, want %d with reason containing %q", r, tc.status, tc.reason)
+			}
+			if r.Status != 200 && r.User != "" {
+				t.Errorf("refusal carries an identity: %+v", r)
+			}
+		})
+	}
+}
+
+func TestTamperedState(t *testing.T) {
+	e := setup(t)
+	e.federation(t, e.provider("web"), e.provider("idc"))
+	hubURL, _ := url.Parse(e.hub.srv.URL)
+
+	t.Run("state parameter", func(t *testing.T) {
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		q := cb.Query()
+		q.Set("state", q.Get("state")+"x")
+		cb.RawQuery = q.Encode()
+		if r := get(t, c, cb.String()); r.Status != 400 || !strings.Contains(r.Error, "does not match") {
+			t.Errorf("callback = %+v, want 400 state mismatch", r)
+		}
+	})
+	t.Run("another browser", func(t *testing.T) {
+		// A sibling site or attacker hands the victim a callback URL of
+		// the attacker's own flow: the victim's browser has no cookie.
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		victim := e.hub.browser(t)
+		if r := get(t, victim, cb.String()); r.Status != 400 || !strings.Contains(r.Error, "no __Host-sso_oidc_web cookie") {
+			t.Errorf("callback = %+v, want 400 no cookie", r)
+		}
+		// Nor does the victim's own flow's cookie open the attacker's state.
+		e.toCallback(t, victim, "web", "bob", "bob-pw", "") // leaves the victim a cookie
+		if r := get(t, victim, cb.String()); r.Status != 400 || !strings.Contains(r.Error, "does not match") {
+			t.Errorf("callback with the victim's own cookie = %+v, want 400 state mismatch", r)
+		}
+	})
+	t.Run("forged cookie", func(t *testing.T) {
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		other, err := New(Options{Providers: []Provider{e.provider("web")}, Keys: [][]byte{[]byte(strings.Repeat("k", 32))}, Secure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := other.seal.seal("web", flowState{State: cb.Query().Get("state"), Nonce: "n", Verifier: "v", Expires: time.Now().Add(time.Minute).Unix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Jar.SetCookies(hubURL, []*http.Cookie{{Name: "__Host-sso_oidc_web", Value: forged, Path: "/", Secure: true}})
+		if r := get(t, c, cb.String()); r.Status != 400 || !strings.Contains(r.Error, "does not open") {
+			t.Errorf("callback = %+v, want 400 forged cookie", r)
+		}
+	})
+	t.Run("other provider's cookie", func(t *testing.T) {
+		// The cookie of a flow at idc, renamed to web's: bound to idc.
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "idc", "alice", "alice-pw", "")
+		var val string
+		for _, ck := range c.Jar.Cookies(hubURL) {
+			if ck.Name == "__Host-sso_oidc_idc" {
+				val = ck.Value
+			}
+		}
+		c.Jar.SetCookies(hubURL, []*http.Cookie{{Name: "__Host-sso_oidc_web", Value: val, Path: "/", Secure: true}})
+		cbWeb := *cb
+		cbWeb.Path = "/oauth2/callback/web"
+		if r := get(t, c, cbWeb.String()); r.Status != 400 || !strings.Contains(r.Error, "does not open") {
+			t.Errorf("callback = %+v, want 400", r)
+		}
+	})
+}
+
+// cookieOf returns the hub cookie name in c's jar.
+func cookieOf(t *testing.T, c *http.Client, hubURL *url.URL, name string) string {
+	for _, ck := range c.Jar.Cookies(hubURL) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	t.Fatalf("no %s cookie in the jar", name)
+	return ""
+}
+
+func TestReplayedCode(t *testing.T) {
+	e := setup(t)
+	f := e.federation(t, e.provider("web"))
+	hubURL, _ := url.Parse(e.hub.srv.URL)
+
+	t.Run("same request again", func(t *testing.T) {
+		// An attacker who captured the whole callback request, cookie
+		// included, replays it after the browser used it: the code is spent.
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		saved := cookieOf(t, c, hubURL, "__Host-sso_oidc_web")
+		if r := get(t, c, cb.String()); r.Status != 200 {
+			t.Fatalf("first callback = %+v", r)
+		}
+		c.Jar.SetCookies(hubURL, []*http.Cookie{{Name: "__Host-sso_oidc_web", Value: saved, Path: "/", Secure: true}})
+		if r := get(t, c, cb.String()); r.Status != 400 || !strings.Contains(r.Error, "refused the code") {
+			t.Errorf("replayed callback = %+v, want 400 code refused", r)
+		}
+	})
+	t.Run("code into another flow", func(t *testing.T) {
+		// A stolen code injected into the attacker's own flow (own state
+		// and cookie): the PKCE verifier does not match, the provider refuses.
+		victim := e.hub.browser(t)
+		stolen := e.toCallback(t, victim, "web", "alice", "alice-pw", "")
+		attacker := e.hub.browser(t)
+		own := e.toCallback(t, attacker, "web", "bob", "bob-pw", "")
+		q := own.Query()
+		q.Set("code", stolen.Query().Get("code"))
+		own.RawQuery = q.Encode()
+		if r := get(t, attacker, own.String()); r.Status != 400 || !strings.Contains(r.Error, "refused the code") {
+			t.Errorf("callback = %+v, want 400 code refused", r)
+		}
+	})
+	t.Run("wrong nonce", func(t *testing.T) {
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		st, err := f.seal.open("web", cookieOf(t, c, hubURL, "__Host-sso_oidc_web"), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Nonce = "another-flows-nonce"
+		v, err := f.seal.seal("web", st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Jar.SetCookies(hubURL, []*http.Cookie{{Name: "__Host-sso_oidc_web", Value: v, Path: "/", Secure: true}})
+		if r := get(t, c, cb.String()); r.Status != 400 || !strings.Contains(r.Error, "nonce does not match") {
+			t.Errorf("callback = %+v, want 400 nonce mismatch", r)
+		}
+	})
+}
+
+func TestIssuerDown(t *testing.T) {
+	e := setup(t)
+
+	t.Run("callback", func(t *testing.T) {
+		e.federation(t, e.provider("web"))
+		c := e.hub.browser(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		e.idp.Stop()
+		start := time.Now()
+		r := get(t, c, cb.String())
+		if r.Status != http.StatusBadGateway || !strings.Contains(r.Error, "identity provider unavailable") || r.User != "" {
+			t.Errorf("callback with the provider down = %+v, want 502 provider unavailable", r)
+		}
+		t.Logf("answered in %v", time.Since(start))
+	})
+	t.Run("start, then back", func(t *testing.T) {
+		// A fresh hub (no discovery yet) with the provider down starts
+		// fine; the sign-in gets 502 and the next one, once the provider is
+		// back, works.
+		e.federation(t, e.provider("web"))
+		c := e.hub.browser(t)
+		r := get(t, c, e.hub.srv.URL+"/start/web")
+		if r.Status != http.StatusBadGateway || !strings.Contains(r.Error, "discovery") {
+			t.Errorf("start with the provider down = %+v, want 502 discovery", r)
+		}
+		e.idp.Restart(t)
+		cb := e.toCallback(t, c, "web", "alice", "alice-pw", "")
+		if r := get(t, c, cb.String()); r.Status != 200 || r.User != "alice" {
+			t.Errorf("callback after the provider came back = %+v, want 200 alice", r)
+		}
+	})
+}
+
+func TestUnknownProvider(t *testing.T) {
+	e := setup(t)
+	e.federation(t, e.provider("web"))
+	c := e.hub.browser(t)
+	if r := get(t, c, e.hub.srv.URL+"/start/nope"); r.Status != 404 {
+		t.Errorf("start = %+v, want 404", r)
+	}
+	if r := get(t, c, e.hub.srv.URL+"/oauth2/callback/nope?code=x&state=y"); r.Status != 404 {
+		t.Errorf("callback = %+v, want 404", r)
+	}
+}
