@@ -427,3 +427,45 @@ func TestUnknownProvider(t *testing.T) {
 		t.Errorf("callback = %+v, want 404", r)
 	}
 }
+
+func TestStartCookieAndURL(t *testing.T) {
+	e := setup(t)
+	for _, secure := range []bool{true, false} {
+		f, err := New(Options{Providers: []Provider{e.provider("web")}, Keys: [][]byte{testKey}, Secure: secure, StateTTL: 3 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		if err := f.Start(w, httptest.NewRequest("GET", "/start/web?rd=/x", nil), "web", "/x"); err != nil {
+			t.Fatal(err)
+		}
+		resp := w.Result()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("secure=%v: status %d, Cache-Control %q", secure, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+		cks := resp.Cookies()
+		if len(cks) != 1 {
+			t.Fatalf("secure=%v: cookies %v, want one", secure, cks)
+		}
+		ck := cks[0]
+		wantName := map[bool]string{true: "__Host-sso_oidc_web", false: "sso_oidc_web"}[secure]
+		if ck.Name != wantName || ck.Path != "/" || ck.Domain != "" || ck.Secure != secure || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.MaxAge != 180 {
+			t.Errorf("secure=%v: cookie %+v", secure, ck)
+		}
+		st, err := f.seal.open("web", ck.Value, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc, err := resp.Location()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := loc.Query()
+		if !strings.HasPrefix(loc.String(), e.idp.Issuer) || q.Get("state") != st.State || q.Get("nonce") != st.Nonce ||
+			q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("code_challenge") == st.Verifier ||
+			q.Get("client_id") != testoidc.ClientUserinfo || q.Get("redirect_uri") != e.hub.callbackURL("web") ||
+			q.Get("response_type") != "code" || q.Get("scope") != "openid email profile" || st.RD != "/x" {
+			t.Errorf("secure=%v: Location %s, state %+v", secure, loc, st)
+		}
+	}
+}
