@@ -73,6 +73,8 @@ func TestDevModeDefaults(t *testing.T) {
 		LogLevel:          "info",
 		LogFormat:         "text",
 		DevMode:           true,
+		OIDC: OIDCEnv{ID: "oidc", Scopes: []string{"openid", "email", "profile"}, UserClaim: "preferred_username",
+			EmailClaim: "email", GroupsClaim: "groups", RequireVerifiedEmail: true},
 	}
 	got := cfg
 	got.Notes, got.sources = nil, nil
@@ -641,8 +643,9 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s default %q does not parse: %s", s.env, s.def, msg)
 		}
 	}
-	// Every exported field but DevMode and Notes is a setting.
-	if n := reflect.TypeOf(c).NumField() - 3; len(seen) != n {
+	// Every field but DevMode, Notes, sources and the OIDC ones is a
+	// setting, and so is every field of OIDC.
+	if n := reflect.TypeOf(c).NumField() - 6 + reflect.TypeOf(c.OIDC).NumField(); len(seen) != n {
 		t.Errorf("settings() has %d entries, Config has %d setting fields", len(seen), n)
 	}
 }

@@ -108,13 +108,14 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	})
 	var errs []error
 	fileVals := map[string]fileValue{}
+	var fileOIDC []fileProvider
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, &SettingError{Setting: "SSO_CONFIG", Value: path, Source: pathNote, Msg: "cannot read: " + pathErrMsg(err)}
 		}
 		var ferrs []error
-		fileVals, ferrs = parseFile(path, data)
+		fileVals, fileOIDC, ferrs = parseFile(path, data)
 		if fileVals == nil {
 			// The file is not YAML at all: every other message would mislead.
 			return Config{}, errors.Join(ferrs...)
@@ -149,6 +150,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 
 	cfg.derive(raw, failed)
+	errs = append(errs, cfg.buildOIDC(raw, fileOIDC, path)...)
 
 	// Validate again reports settings that failed to parse, against their
 	// defaults; drop those lines, and tell where each value came from.
@@ -300,24 +302,24 @@ type fileValue struct {
 	line  int
 }
 
-// parseFile reads the YAML configuration file. It returns a nil map when
-// data is not a YAML mapping at all.
-func parseFile(path string, data []byte) (map[string]fileValue, []error) {
+// parseFile reads the YAML configuration file, and its oidc_providers
+// list apart. It returns a nil map when data is not a YAML mapping at all.
+func parseFile(path string, data []byte) (map[string]fileValue, []fileProvider, []error) {
 	fileErr := func(msg string) *SettingError {
 		return &SettingError{Setting: "SSO_CONFIG", Value: path, Msg: msg}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// yaml.v3 syntax errors name a line and a token kind, never a value.
-		return nil, []error{fileErr("not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "))}
+		return nil, nil, []error{fileErr("not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	vals := map[string]fileValue{}
 	if len(doc.Content) == 0 {
-		return vals, nil // empty file: no settings
+		return vals, nil, nil // empty file: no settings
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return nil, []error{fileErr(fmt.Sprintf("line %d: want a mapping of setting: value, such as listen: 127.0.0.1:8080", root.Line))}
+		return nil, nil, []error{fileErr(fmt.Sprintf("line %d: want a mapping of setting: value, such as listen: 127.0.0.1:8080", root.Line))}
 	}
 	byKey := make(map[string]setting)
 	var keys []string
@@ -326,8 +328,20 @@ func parseFile(path string, data []byte) (map[string]fileValue, []error) {
 		keys = append(keys, fileKey(s.env))
 	}
 	var errs []error
+	var oidc []fileProvider
+	oidcLine := 0
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if k.Value == "oidc_providers" {
+			if oidcLine != 0 {
+				errs = append(errs, fileErr(fmt.Sprintf("line %d: key %q already set at line %d", k.Line, k.Value, oidcLine)))
+				continue
+			}
+			oidcLine = k.Line
+			list, lerrs := parseOIDCProviders(v, fileErr)
+			oidc, errs = list, append(errs, lerrs...)
+			continue
+		}
 		s, ok := byKey[k.Value]
 		if !ok || k.Kind != yaml.ScalarNode {
 			msg := fmt.Sprintf("line %d: unknown key %q", k.Line, k.Value)
@@ -350,7 +364,7 @@ func parseFile(path string, data []byte) (map[string]fileValue, []error) {
 			vals[s.env] = fileValue{val, k.Line}
 		}
 	}
-	return vals, errs
+	return vals, oidc, errs
 }
 
 // nodeValue turns a YAML value into the same raw text an environment

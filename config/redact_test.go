@@ -176,7 +176,7 @@ func FuzzParseFile(f *testing.F) {
 	f.Add([]byte("- 1\n"))
 	f.Add([]byte("? [a]\n: b\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		vals, errs := parseFile("f.yaml", data)
+		vals, _, errs := parseFile("f.yaml", data)
 		for _, err := range errs {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("parseFile(%q) error spans lines: %q", data, err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/example/sso/federation"
 )
 
 // Config is the validated, typed configuration of sso. Load fills it from
@@ -45,6 +47,13 @@ type Config struct {
 	LogLevel            string        // SSO_LOG_LEVEL: "debug", "info", "warn" or "error"
 	LogFormat           string        // SSO_LOG_FORMAT: "text" or "json"
 
+	// OIDC holds the flat SSO_OIDC_* settings; OIDCProviders every upstream
+	// OpenID provider (that one first, then the file's oidc_providers),
+	// with RedirectURL derived from LoginURL, for federation.New.
+	OIDC          OIDCEnv
+	OIDCProviders []federation.Provider
+	oidcOrigins   []oidcOrigin // parallel to OIDCProviders, for messages
+
 	// DevMode is true when no source set SSO_COOKIE_DOMAINS.
 	DevMode bool
 
@@ -84,7 +93,7 @@ const DevDomain = "example.test"
 // settings returns the table of every setting, in Usage order. It is a
 // function rather than a package variable so that nothing can mutate it.
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{env: "SSO_LISTEN", kind: kindString, def: "127.0.0.1:8080",
 			help:  "listen address, host:port (empty host: all interfaces)",
 			field: func(c *Config) any { return &c.Listen }},
@@ -200,7 +209,7 @@ func settings() []setting {
 		{env: "SSO_LOG_FORMAT", kind: kindString, def: "text",
 			help:  "log format: text or json",
 			field: func(c *Config) any { return &c.LogFormat }},
-	}
+	}, oidcSettings()...)
 }
 
 // flagName turns SSO_COOKIE_DOMAINS into cookie-domains.

@@ -169,7 +169,7 @@ func (c Config) problems() []error {
 	default:
 		bad("SSO_LOG_FORMAT", c.LogFormat, "must be one of text, json")
 	}
-	return errs
+	return append(errs, c.oidcProblems()...)
 }
 
 func (c Config) validateCookie(bad func(env, value, msg string)) {

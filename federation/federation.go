@@ -140,7 +140,7 @@ func New(opt Options) (*Federation, error) {
 			return nil, fmt.Errorf("%w (Providers[%d])", err, i)
 		}
 		if slices.ContainsFunc(f.providers, func(u *upstream) bool { return u.cfg.ID == p.ID }) {
-			return nil, fmt.Errorf("federation: provider %q: ID: used twice", p.ID)
+			return nil, &FieldError{Provider: p.ID, Field: "ID", Msg: "used twice"}
 		}
 		f.providers = append(f.providers, &upstream{cfg: p})
 	}

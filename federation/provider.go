@@ -64,15 +64,50 @@ var DefaultScopes = []string{"openid", "email", "profile"}
 
 var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
-// withDefaults returns p with defaults filled in and checked; errors name
-// the field. secure is whether the hub runs with TLS.
+// CallbackPath is the path of provider id's callback under the hub's
+// login URL: RedirectURL is SSO_LOGIN_URL + CallbackPath(id).
+func CallbackPath(id string) string { return "/oauth2/callback/" + id }
+
+// FieldError is a refused Provider setting: Field is the Provider field's
+// Go name, so that config can name its own setting instead.
+type FieldError struct {
+	Provider string // the ID, "?" when empty
+	Field    string // e.g. "Issuer"
+	Msg      string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("federation: provider %q: %s: %s", e.Provider, e.Field, e.Msg)
+}
+
+// Validate checks p as New would; the error is a *FieldError. secure is
+// whether the hub runs with TLS (Options.Secure).
+func (p Provider) Validate(secure bool) error {
+	_, err := p.withDefaults(secure)
+	return err
+}
+
+// String hides the client secret, so that logging a Provider leaks nothing.
+func (p Provider) String() string {
+	if p.ClientSecret != "" {
+		p.ClientSecret = "***"
+	}
+	type plain Provider // no String method: no recursion
+	return fmt.Sprintf("%+v", plain(p))
+}
+
+// GoString makes %#v as safe as %v.
+func (p Provider) GoString() string { return "federation.Provider" + p.String() }
+
+// withDefaults returns p with defaults filled in and checked; errors are
+// *FieldError. secure is whether the hub runs with TLS.
 func (p Provider) withDefaults(secure bool) (Provider, error) {
 	fail := func(field, format string, a ...any) (Provider, error) {
 		id := p.ID
 		if id == "" {
 			id = "?"
 		}
-		return Provider{}, fmt.Errorf("federation: provider %q: %s: %s", id, field, fmt.Sprintf(format, a...))
+		return Provider{}, &FieldError{Provider: id, Field: field, Msg: fmt.Sprintf(format, a...)}
 	}
 	if !idPattern.MatchString(p.ID) {
 		return fail("ID", "%q is not 1-32 of a-z, 0-9 and -", p.ID)

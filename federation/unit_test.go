@@ -231,3 +231,18 @@ func TestStatus(t *testing.T) {
 		t.Error("DeniedError Is")
 	}
 }
+
+func TestProviderHidesSecret(t *testing.T) {
+	p := validProvider()
+	p.ClientSecret = "hunter2-very-secret"
+	for _, s := range []string{fmt.Sprint(p), fmt.Sprintf("%+v", p), fmt.Sprintf("%#v", p), fmt.Sprint([]Provider{p})} {
+		if strings.Contains(s, "hunter2") || !strings.Contains(s, "***") {
+			t.Errorf("printed provider: %s", s)
+		}
+	}
+	var fe *FieldError
+	p.Issuer = ""
+	if err := p.Validate(true); !errors.As(err, &fe) || fe.Field != "Issuer" || fe.Provider != "corp" {
+		t.Errorf("Validate = %#v", err)
+	}
+}
