@@ -175,6 +175,7 @@ func FuzzParseFile(f *testing.F) {
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("- 1\n"))
 	f.Add([]byte("? [a]\n: b\n"))
+	f.Add([]byte("oidc_providers:\n  - {id: a, issuer: https://x.example, allowed_groups: [g, h], require_verified_email: no}\n  - [x]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		vals, _, errs := parseFile("f.yaml", data)
 		for _, err := range errs {
