@@ -14,7 +14,24 @@ type Identity struct {
 	Groups   []string // from the groups claim; names unusable in X-Auth-Groups dropped
 	Provider string   // Provider.ID; the session's source is "oidc:" + Provider
 	Subject  string   // the provider's sub, stable per user
+	// RefreshToken is the provider's refresh token, when it issued one (ask
+	// for the offline_access scope; Google: access_type=offline is not
+	// sent, so none), for Recheck. It is a credential at the provider: keep
+	// it server-side only, never in a cookie, a log or an API answer.
+	RefreshToken string
 }
+
+// String hides the refresh token, so that logging an Identity leaks nothing.
+func (id Identity) String() string {
+	if id.RefreshToken != "" {
+		id.RefreshToken = "***"
+	}
+	type plain Identity
+	return fmt.Sprintf("%+v", plain(id))
+}
+
+// GoString makes %#v as safe as %v.
+func (id Identity) GoString() string { return "federation.Identity" + id.String() }
 
 // maxClaim bounds the user name and e-mail taken from a provider.
 const maxClaim = 256

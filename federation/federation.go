@@ -333,7 +333,84 @@ func (f *Federation) Callback(w http.ResponseWriter, r *http.Request, id string)
 		f.opt.Log.Info("oidc sign-in denied", "provider", id, "sub", idt.Subject, "reason", reason)
 		return Identity{}, "", &DeniedError{Provider: id, Reason: reason}
 	}
+	ident.RefreshToken = tok.RefreshToken
 	return ident, rd, nil
+}
+
+// Recheck asks provider prev.Provider again about a signed-in user, with
+// the refresh token Callback returned (prev.RefreshToken), for a periodic
+// check during a session. A provider that no longer honours the token (the
+// account was disabled or deleted, the grant revoked, the token expired or
+// already rotated) is ErrDenied, and so is a user whose claims now fail the
+// mapping or the allow-lists; the caller then ends the user's sessions. An
+// outage is ErrProvider: the caller decides whether sessions outlive it.
+// It returns the identity as the provider sees it now, with the refresh
+// token to keep (a rotated one, or the same).
+func (f *Federation) Recheck(ctx context.Context, prev Identity) (Identity, error) {
+	id := prev.Provider
+	u, err := f.upstream(id)
+	if err != nil {
+		return Identity{}, err
+	}
+	if prev.RefreshToken == "" || prev.Subject == "" {
+		return Identity{}, fmt.Errorf("%w: %s: no refresh token to recheck with (ask for the offline_access scope)", ErrInvalid, id)
+	}
+	if u, err = f.discover(ctx, u); err != nil {
+		return Identity{}, err
+	}
+	ctx = f.ctx(ctx)
+	tok, err := u.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: prev.RefreshToken}).Token()
+	if err != nil {
+		// Only invalid_grant says the grant is gone; invalid_client and the
+		// like are our configuration, which must not log everyone out.
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+			return Identity{}, &DeniedError{Provider: id, Reason: "the provider no longer accepts this sign-in"}
+		}
+		return Identity{}, fmt.Errorf("%w: %s: refresh: %v", ErrProvider, id, err)
+	}
+	claims := map[string]any{}
+	sub := ""
+	if raw, ok := tok.Extra("id_token").(string); ok && raw != "" {
+		idt, err := u.verifier.Verify(ctx, raw)
+		if err != nil {
+			return Identity{}, classifyVerify(id, err)
+		}
+		if err := idt.Claims(&claims); err != nil {
+			return Identity{}, fmt.Errorf("%w: %s: ID token claims: %v", ErrInvalid, id, err)
+		}
+		sub = idt.Subject
+	} else {
+		// No new ID token (allowed on refresh): the subject comes from
+		// userinfo, which must then exist.
+		if u.provider.UserInfoEndpoint() == "" {
+			return Identity{}, fmt.Errorf("%w: %s: refresh gave no ID token and there is no userinfo endpoint", ErrProvider, id)
+		}
+		info, err := u.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return Identity{}, fmt.Errorf("%w: %s: userinfo: %v", ErrProvider, id, err)
+		}
+		if err := info.Claims(&claims); err != nil {
+			return Identity{}, fmt.Errorf("%w: %s: userinfo claims: %v", ErrProvider, id, err)
+		}
+		sub = info.Subject
+	}
+	if sub != prev.Subject {
+		return Identity{}, fmt.Errorf("%w: %s: the refreshed identity has another subject", ErrInvalid, id)
+	}
+	if err := f.fillFromUserInfo(ctx, u, tok, sub, claims); err != nil {
+		return Identity{}, err
+	}
+	ident, reason := mapClaims(u.cfg, claims)
+	if reason != "" {
+		f.opt.Log.Info("oidc recheck denied", "provider", id, "sub", sub, "reason", reason)
+		return Identity{}, &DeniedError{Provider: id, Reason: reason}
+	}
+	ident.RefreshToken = tok.RefreshToken
+	if ident.RefreshToken == "" {
+		ident.RefreshToken = prev.RefreshToken
+	}
+	return ident, nil
 }
 
 // fillFromUserInfo adds the mapped claims the ID token lacks from the

@@ -34,6 +34,12 @@ type result struct {
 	Groups   []string `json:"groups"`
 	Provider string   `json:"provider"`
 	RD       string   `json:"rd"`
+	Subject  string   `json:"sub"`
+	Refresh  string   `json:"refresh"` // test only: a real adapter never shows it
+}
+
+func (r result) identity() Identity {
+	return Identity{User: r.User, Email: r.Email, Groups: r.Groups, Provider: r.Provider, Subject: r.Subject, RefreshToken: r.Refresh}
 }
 
 func newHub(t *testing.T) *hub {
@@ -47,7 +53,7 @@ func newHub(t *testing.T) *hub {
 	})
 	mux.HandleFunc("GET /oauth2/callback/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, rd, err := h.fed().Callback(w, r, r.PathValue("id"))
-		res := result{Status: Status(err), User: id.User, Email: id.Email, Groups: id.Groups, Provider: id.Provider, RD: rd}
+		res := result{Status: Status(err), User: id.User, Email: id.Email, Groups: id.Groups, Provider: id.Provider, RD: rd, Subject: id.Subject, Refresh: id.RefreshToken}
 		if err != nil {
 			res.Error = err.Error()
 			var d *DeniedError
@@ -467,5 +473,102 @@ func TestStartCookieAndURL(t *testing.T) {
 			q.Get("response_type") != "code" || q.Get("scope") != "openid email profile" || st.RD != "/x" {
 			t.Errorf("secure=%v: Location %s, state %+v", secure, loc, st)
 		}
+	}
+}
+
+func TestRecheck(t *testing.T) {
+	e := setup(t)
+	p := e.provider("web")
+	p.Scopes = []string{"openid", "email", "profile", "offline_access"}
+	f := e.federation(t, p)
+	ctx := t.Context()
+
+	signIn := func(t *testing.T) Identity {
+		t.Helper()
+		c := e.hub.browser(t)
+		r := get(t, c, e.toCallback(t, c, "web", "alice", "alice-pw", "").String())
+		if r.Status != 200 || r.Refresh == "" || r.Subject != "u1" {
+			t.Fatalf("callback = %+v, want 200 with a refresh token and sub u1", r)
+		}
+		return r.identity()
+	}
+
+	t.Run("still allowed, token rotated", func(t *testing.T) {
+		prev := signIn(t)
+		now, err := f.Recheck(ctx, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.User != "alice" || now.Email != "alice@example.com" || !slices.Equal(now.Groups, []string{"staff", "dev"}) || now.RefreshToken == "" {
+			t.Errorf("Recheck = %v", now)
+		}
+		if now.RefreshToken == prev.RefreshToken {
+			t.Fatal("the provider rotates refresh tokens; Recheck kept the old one")
+		}
+		// The old token was rotated away: using it again is refused.
+		if _, err := f.Recheck(ctx, prev); !errors.Is(err, ErrDenied) {
+			t.Errorf("Recheck with the rotated-away token = %v, want ErrDenied", err)
+		}
+	})
+	t.Run("grant revoked at the provider", func(t *testing.T) {
+		prev := signIn(t)
+		revoke(t, e.idp.Issuer, prev.RefreshToken)
+		if _, err := f.Recheck(ctx, prev); !errors.Is(err, ErrDenied) || Status(err) != 403 {
+			t.Errorf("Recheck after revocation = %v, want ErrDenied", err)
+		}
+	})
+	t.Run("allow-list narrowed", func(t *testing.T) {
+		prev := signIn(t)
+		q := p
+		q.AllowedGroups = []string{"ops"}
+		g, err := New(Options{Providers: []Provider{q}, Keys: [][]byte{testKey}, Secure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d *DeniedError
+		if _, err := g.Recheck(ctx, prev); !errors.As(err, &d) || !strings.Contains(d.Reason, "none of the groups") {
+			t.Errorf("Recheck with a narrower allow-list = %v, want a group denial", err)
+		}
+	})
+	t.Run("no refresh token", func(t *testing.T) {
+		if _, err := f.Recheck(ctx, Identity{Provider: "web", Subject: "u1"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Recheck without a token = %v, want ErrInvalid", err)
+		}
+	})
+	t.Run("provider down", func(t *testing.T) {
+		prev := signIn(t)
+		e.idp.Stop()
+		if _, err := f.Recheck(ctx, prev); !errors.Is(err, ErrProvider) || Status(err) != 502 {
+			t.Errorf("Recheck with the provider down = %v, want ErrProvider", err)
+		}
+	})
+}
+
+// revoke revokes token at the provider's revocation endpoint (RFC 7009),
+// as an administrator ending a user's grant would.
+func revoke(t *testing.T, issuer, token string) {
+	t.Helper()
+	resp, err := http.Get(issuer + ".well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disc struct {
+		Revocation string `json:"revocation_endpoint"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if err != nil || disc.Revocation == "" {
+		t.Fatalf("no revocation endpoint: %v", err)
+	}
+	req, _ := http.NewRequest("POST", disc.Revocation, strings.NewReader(url.Values{"token": {token}, "token_type_hint": {"refresh_token"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(testoidc.ClientUserinfo, testoidc.Secret)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: status %d", resp.StatusCode)
 	}
 }

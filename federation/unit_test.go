@@ -246,3 +246,12 @@ func TestProviderHidesSecret(t *testing.T) {
 		t.Errorf("Validate = %#v", err)
 	}
 }
+
+func TestIdentityHidesRefreshToken(t *testing.T) {
+	id := Identity{User: "alice", RefreshToken: "rt-very-secret"}
+	for _, s := range []string{fmt.Sprint(id), fmt.Sprintf("%+v", id), fmt.Sprintf("%#v", id), fmt.Sprint([]Identity{id})} {
+		if strings.Contains(s, "rt-very-secret") || !strings.Contains(s, "alice") {
+			t.Errorf("printed identity: %s", s)
+		}
+	}
+}
