@@ -242,6 +242,12 @@ func (f *Federation) Start(w http.ResponseWriter, r *http.Request, id, rd string
 		st.RD = target
 	}
 	value, err := f.seal.seal(id, st)
+	if err == nil && len(value) > maxCookieValue {
+		// A browser drops a cookie this long, which would fail the
+		// callback: give up the (very long) rd instead.
+		st.RD = ""
+		value, err = f.seal.seal(id, st)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrProvider, err)
 	}

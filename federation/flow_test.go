@@ -434,6 +434,28 @@ func TestUnknownProvider(t *testing.T) {
 	}
 }
 
+func TestStartLongRD(t *testing.T) {
+	e := setup(t)
+	f := e.federation(t, e.provider("web"))
+	for _, tc := range []struct {
+		rd     string
+		wantRD bool
+	}{
+		{"/" + strings.Repeat("a", 1500), true},
+		{"/?" + strings.Repeat("<&>", 680), false}, // 2041 bytes, but JSON escapes each as \u00XX
+	} {
+		w := httptest.NewRecorder()
+		if err := f.Start(w, httptest.NewRequest("GET", "/start/web", nil), "web", tc.rd); err != nil {
+			t.Fatal(err)
+		}
+		ck := w.Result().Cookies()[0]
+		st, err := f.seal.open("web", ck.Value, time.Now())
+		if err != nil || len(ck.String()) > 4000 || (st.RD != "") != tc.wantRD {
+			t.Errorf("rd of %d bytes: cookie of %d bytes, rd kept %v, %v; want kept %v", len(tc.rd), len(ck.String()), st.RD != "", err, tc.wantRD)
+		}
+	}
+}
+
 func TestStartCookieAndURL(t *testing.T) {
 	e := setup(t)
 	for _, secure := range []bool{true, false} {

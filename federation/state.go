@@ -22,8 +22,12 @@ type flowState struct {
 	Expires  int64  `json:"e"` // unix seconds
 }
 
-// maxCookie bounds what open reads: a sealed state is ~300 bytes plus rd.
+// maxCookie bounds what open reads: a sealed state is ~250 bytes plus rd.
 const maxCookie = 4096
+
+// maxCookieValue is the longest sealed state Start sets: with the name and
+// attributes the cookie stays under the 4096 bytes browsers keep.
+const maxCookieValue = 3800
 
 // sealer seals flow states with AES-256-GCM: the first key seals, all
 // open, so SSO_SECRET_KEYS rotates without breaking flows under way.
