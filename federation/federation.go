@@ -54,7 +54,9 @@ func (e *DeniedError) Error() string {
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 
 // Status is the HTTP status an adapter answers for an error of Start or
-// Callback: 404, 400, 403, 502; 200 for nil. Anything else (a bug) is 502
+// Callback: 404, 400, 403, 502; 200 for nil. The error's text is for the
+// log (it may quote the provider's answer); a page shows the status and,
+// for a *DeniedError, its Reason. Anything else (a bug) is 502
 // rather than 500, since the flow failed at the provider's edge.
 func Status(err error) int {
 	switch {
