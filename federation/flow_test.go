@@ -594,3 +594,30 @@ func revoke(t *testing.T, issuer, token string) {
 		t.Fatalf("revoke: status %d", resp.StatusCode)
 	}
 }
+
+func TestProviderError(t *testing.T) {
+	// The user cancels at the provider, which redirects back with error=.
+	e := setup(t)
+	e.federation(t, e.provider("web"))
+	for _, tc := range []struct{ code, want, notWant string }{
+		{"access_denied", "the provider refused the sign-in (access_denied)", ""},
+		{"<script>alert(1)</script>", "the provider refused the sign-in", "script"},
+	} {
+		c := e.hub.browser(t)
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.Get(e.hub.srv.URL + "/start/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := url.Values{"state": {loc.Query().Get("state")}, "error": {tc.code}, "error_description": {"<b>nope</b>"}}
+		r := get(t, c, e.hub.callbackURL("web")+"?"+q.Encode())
+		if r.Status != 403 || r.Reason != tc.want && !strings.HasPrefix(r.Reason, tc.want) || tc.notWant != "" && strings.Contains(r.Reason, tc.notWant) || strings.Contains(r.Reason, "nope") {
+			t.Errorf("error=%q: callback = %+v, want 403 %q", tc.code, r, tc.want)
+		}
+	}
+}
