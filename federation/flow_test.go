@@ -3,6 +3,7 @@ package federation
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -620,4 +621,56 @@ func TestProviderError(t *testing.T) {
 			t.Errorf("error=%q: callback = %+v, want 403 %q", tc.code, r, tc.want)
 		}
 	}
+}
+
+func TestIssuerHangs(t *testing.T) {
+	// A provider that accepts connections and never answers: discovery
+	// gives up after DiscoveryTimeout, the sign-in gets 502, nothing hangs.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	p := Provider{ID: "slow", Issuer: "http://" + l.Addr().String() + "/", ClientID: "c", ClientSecret: "s",
+		RedirectURL: "https://login.example.com/oauth2/callback/slow", AllowedGroups: []string{"g"}}
+	f, err := New(Options{Providers: []Provider{p}, Keys: [][]byte{testKey}, Secure: true, DiscoveryTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w := httptest.NewRecorder()
+	err = f.Start(w, httptest.NewRequest("GET", "/start/slow", nil), "slow", "")
+	took := time.Since(start)
+	if !errors.Is(err, ErrProvider) || !strings.Contains(err.Error(), "discovery") || Status(err) != 502 {
+		t.Errorf("Start = %v, want ErrProvider from discovery", err)
+	}
+	if len(w.Result().Cookies()) != 0 || w.Code != 200 { // recorder default: nothing written
+		t.Errorf("Start wrote status %d, cookies %v", w.Code, w.Result().Cookies())
+	}
+	// Generous bound for a loaded machine: the point is that it ends, far
+	// below the HTTP client's 10s.
+	if took > 8*time.Second {
+		t.Errorf("Start took %v with DiscoveryTimeout 300ms", took)
+	}
+	t.Logf("gave up after %v", took)
 }
