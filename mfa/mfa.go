@@ -47,11 +47,11 @@ func (replayError) Is(target error) bool { return target == ErrInvalidCode }
 
 // Result describes a successful second-factor check.
 type Result struct {
-	AMR      string    // AMROTP, AMRHardwareKey or AMRSoftwareKey
-	At       time.Time // when it was checked (Options.Now)
-	Recovery bool      // a recovery code was used
-	Left     int       // recovery codes left, when Recovery
-	Credential string // the WebAuthn credential's public id, for passkeys
+	AMR        string    // AMROTP, AMRHardwareKey or AMRSoftwareKey
+	At         time.Time // when it was checked (Options.Now)
+	Recovery   bool      // a recovery code was used
+	Left       int       // recovery codes left, when Recovery
+	Credential string    // the WebAuthn credential's public id, for passkeys
 }
 
 // Defaults.
