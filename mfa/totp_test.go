@@ -1,0 +1,222 @@
+package mfa_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/sso/mfa"
+	"github.com/example/sso/mfa/memstore"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// code is what an authenticator app shows for secret at t.
+func code(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// enrol runs a TOTP enrolment of user, confirmed at the clock's time, and
+// returns the secret.
+func enrol(t *testing.T, m *mfa.Manager, clk *clock, user string) string {
+	t.Helper()
+	ctx := context.Background()
+	e, err := m.BeginTOTP(ctx, user, user+"@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ConfirmTOTP(ctx, e.ID, user, code(t, e.Secret, clk.Now())); err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	return e.Secret
+}
+
+func TestTOTPEnrolment(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, memstore.New(clk.Now), clk.Now)
+	e, err := m.BeginTOTP(ctx, "alice", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := otp.NewKeyFromURL(e.URL)
+	if err != nil {
+		t.Fatalf("URL %q: %v", e.URL, err)
+	}
+	if key.Secret() != e.Secret || key.Issuer() != mfa.DefaultIssuer || key.AccountName() != "alice@example.com" ||
+		key.Period() != 30 || key.Digits() != otp.DigitsSix || key.Algorithm() != otp.AlgorithmSHA1 {
+		t.Errorf("URL %q does not carry the enrolment's parameters", e.URL)
+	}
+	if len(e.Secret) != 32 { // 160 bits in base32
+		t.Errorf("secret %d characters, want 32 (160 bits)", len(e.Secret))
+	}
+	img, err := png.Decode(bytes.NewReader(e.PNG))
+	if err != nil {
+		t.Fatalf("PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != mfa.QRSize || b.Dy() != mfa.QRSize {
+		t.Errorf("QR code %v, want %dx%d", b, mfa.QRSize, mfa.QRSize)
+	}
+	if ok, _ := m.HasTOTP(ctx, "alice"); ok {
+		t.Error("HasTOTP before confirmation")
+	}
+	now := clk.Now()
+	if err := m.ConfirmTOTP(ctx, e.ID, "alice", "000000"); !errors.Is(err, mfa.ErrInvalidCode) && code(t, e.Secret, now) != "000000" {
+		t.Errorf("ConfirmTOTP(wrong) = %v, want ErrInvalidCode", err)
+	}
+	if err := m.ConfirmTOTP(ctx, e.ID, "bob", code(t, e.Secret, now)); !errors.Is(err, mfa.ErrCeremony) {
+		t.Errorf("ConfirmTOTP as another user = %v, want ErrCeremony", err)
+	}
+	// The wrong attempts left the enrolment pending.
+	if err := m.ConfirmTOTP(ctx, e.ID, "alice", code(t, e.Secret, now)); err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	if ok, err := m.HasTOTP(ctx, "alice"); !ok || err != nil {
+		t.Errorf("HasTOTP after confirmation = %v, %v", ok, err)
+	}
+	if err := m.ConfirmTOTP(ctx, e.ID, "alice", code(t, e.Secret, now)); !errors.Is(err, mfa.ErrCeremony) {
+		t.Errorf("second ConfirmTOTP = %v, want ErrCeremony", err)
+	}
+	// The confirming code is used: it does not also log in.
+	if _, err := m.VerifyTOTP(ctx, "alice", code(t, e.Secret, now)); !errors.Is(err, mfa.ErrReplay) {
+		t.Errorf("VerifyTOTP(confirming code) = %v, want ErrReplay", err)
+	}
+}
+
+func TestTOTPEnrolmentExpires(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, memstore.New(clk.Now), clk.Now)
+	e, err := m.BeginTOTP(ctx, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(mfa.DefaultCeremonyTTL)
+	if err := m.ConfirmTOTP(ctx, e.ID, "alice", code(t, e.Secret, clk.Now())); !errors.Is(err, mfa.ErrCeremony) {
+		t.Errorf("ConfirmTOTP after the TTL = %v, want ErrCeremony", err)
+	}
+}
+
+func TestTOTPWindow(t *testing.T) {
+	tests := []struct {
+		name   string
+		offset time.Duration // of the code's time from the verifier's
+		ok     bool
+	}{
+		{"two steps behind", -60 * time.Second, false},
+		{"one step behind", -30 * time.Second, true},
+		{"current", 0, true},
+		{"one step ahead", 30 * time.Second, true},
+		{"two steps ahead", 60 * time.Second, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			m := newManager(t, memstore.New(clk.Now), clk.Now)
+			secret := enrol(t, m, clk, "alice")
+			clk.Add(5 * time.Minute) // far from the confirming step
+			c := code(t, secret, clk.Now().Add(tc.offset))
+			_, err := m.VerifyTOTP(ctx, "alice", c)
+			if tc.ok && err != nil {
+				t.Errorf("VerifyTOTP(code at %v) = %v, want ok", tc.offset, err)
+			}
+			// A code of another step may collide with one in the window
+			// (1 in 10^6 per step); only a real mismatch must fail.
+			if !tc.ok && !errors.Is(err, mfa.ErrInvalidCode) && c != code(t, secret, clk.Now().Add(-30*time.Second)) &&
+				c != code(t, secret, clk.Now()) && c != code(t, secret, clk.Now().Add(30*time.Second)) {
+				t.Errorf("VerifyTOTP(code at %v) = %v, want ErrInvalidCode", tc.offset, err)
+			}
+		})
+	}
+}
+
+func TestTOTPReplay(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, memstore.New(clk.Now), clk.Now)
+	secret := enrol(t, m, clk, "alice")
+	clk.Add(time.Minute)
+	c := code(t, secret, clk.Now())
+	if _, err := m.VerifyTOTP(ctx, "alice", c); err != nil {
+		t.Fatalf("VerifyTOTP: %v", err)
+	}
+	if _, err := m.VerifyTOTP(ctx, "alice", c); !errors.Is(err, mfa.ErrReplay) || !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Errorf("VerifyTOTP(same code) = %v, want ErrReplay wrapping ErrInvalidCode", err)
+	}
+	// Still within the window, the previous step's code is refused too:
+	// a later step was used.
+	if _, err := m.VerifyTOTP(ctx, "alice", code(t, secret, clk.Now().Add(-30*time.Second))); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Errorf("VerifyTOTP(earlier step) = %v, want refused", err)
+	}
+	clk.Add(30 * time.Second)
+	if _, err := m.VerifyTOTP(ctx, "alice", code(t, secret, clk.Now())); err != nil {
+		t.Errorf("VerifyTOTP(next step) = %v", err)
+	}
+}
+
+func TestTOTPInput(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, memstore.New(clk.Now), clk.Now)
+	secret := enrol(t, m, clk, "alice")
+	for _, c := range []string{"", "12345", "1234567", "abcdef", "12345\x00", "١٢٣٤٥٦", "+12345", "-12345"} {
+		if _, err := m.VerifyTOTP(ctx, "alice", c); !errors.Is(err, mfa.ErrInvalidCode) {
+			t.Errorf("VerifyTOTP(%q) = %v, want ErrInvalidCode", c, err)
+		}
+	}
+	if _, err := m.VerifyTOTP(ctx, "nobody", "123456"); !errors.Is(err, mfa.ErrNotEnrolled) {
+		t.Errorf("VerifyTOTP(nobody) = %v, want ErrNotEnrolled", err)
+	}
+	clk.Add(time.Minute)
+	c := code(t, secret, clk.Now())
+	if _, err := m.VerifyTOTP(ctx, "alice", " "+c[:3]+" "+c[3:]+" "); err != nil {
+		t.Errorf("VerifyTOTP(%q) with spaces = %v, want ok", c, err)
+	}
+}
+
+func TestTOTPRemove(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, memstore.New(clk.Now), clk.Now)
+	secret := enrol(t, m, clk, "alice")
+	if err := m.RemoveTOTP(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveTOTP(ctx, "alice"); !errors.Is(err, mfa.ErrNotEnrolled) {
+		t.Errorf("second RemoveTOTP = %v, want ErrNotEnrolled", err)
+	}
+	clk.Add(time.Minute)
+	if _, err := m.VerifyTOTP(ctx, "alice", code(t, secret, clk.Now())); !errors.Is(err, mfa.ErrNotEnrolled) {
+		t.Errorf("VerifyTOTP after removal = %v, want ErrNotEnrolled", err)
+	}
+}
