@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/example/sso/mfa"
+	"github.com/example/sso/mfa/memstore"
 )
 
 var (
@@ -23,4 +24,22 @@ func newManager(t *testing.T, st mfa.Store, now func() time.Time, keys ...[]byte
 		t.Fatal(err)
 	}
 	return m
+}
+
+func TestNewRefuses(t *testing.T) {
+	st := memstore.New(nil)
+	tests := []struct {
+		name string
+		opt  mfa.Options
+	}{
+		{"no store", mfa.Options{Keys: [][]byte{key1}}},
+		{"no keys", mfa.Options{Store: st}},
+		{"short key", mfa.Options{Store: st, Keys: [][]byte{key1[:31]}}},
+		{"negative ceremony TTL", mfa.Options{Store: st, Keys: [][]byte{key1}, CeremonyTTL: -time.Second}},
+	}
+	for _, tc := range tests {
+		if _, err := mfa.New(tc.opt); err == nil {
+			t.Errorf("New(%s) accepted", tc.name)
+		}
+	}
 }

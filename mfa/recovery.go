@@ -39,7 +39,7 @@ func hashRecovery(code string) string {
 // normalizeRecovery lower-cases and strips separators; "" when it is not
 // the shape of a recovery code.
 func normalizeRecovery(code string) string {
-	code = strings.ToLower(NormalizeCode(code))
+	code = strings.ToLower(normalizeCode(code))
 	if len(code) != recoveryLen || strings.Trim(code, "abcdefghijklmnopqrstuvwxyz234567") != "" {
 		return ""
 	}

@@ -164,9 +164,9 @@ func (m *Manager) RemoveTOTP(ctx context.Context, user string) error {
 	return nil
 }
 
-// NormalizeCode strips the spaces and dashes people type or paste into
+// normalizeCode strips the spaces and dashes people type or paste into
 // codes ("123 456").
-func NormalizeCode(code string) string {
+func normalizeCode(code string) string {
 	return strings.Map(func(r rune) rune {
 		if r == ' ' || r == '-' || r == '\t' {
 			return -1
@@ -179,7 +179,7 @@ func NormalizeCode(code string) string {
 // step of the window is computed and compared in constant time, so the
 // time taken does not tell which one matched.
 func matchTOTP(secret, code string, now time.Time) (int64, bool) {
-	code = NormalizeCode(code)
+	code = normalizeCode(code)
 	if len(code) != totpDigits.Length() || strings.Trim(code, "0123456789") != "" {
 		return 0, false
 	}

@@ -220,3 +220,65 @@ func TestTOTPRemove(t *testing.T) {
 		t.Errorf("VerifyTOTP after removal = %v, want ErrNotEnrolled", err)
 	}
 }
+
+// TestKeyRotation: records sealed under the old key open once a new key is
+// put first; the next change reseals them with the new key, after which
+// the old key can go.
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	st := memstore.New(clk.Now)
+	before := newManager(t, st, clk.Now, key1)
+	secret := enrol(t, before, clk, "alice")
+	codes, err := before.NewRecoveryCodes(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := newManager(t, st, clk.Now, key2, key1)
+	clk.Add(time.Minute)
+	if _, err := rotated.VerifyTOTP(ctx, "alice", code(t, secret, clk.Now())); err != nil {
+		t.Fatalf("VerifyTOTP after rotation: %v", err)
+	}
+	if _, err := rotated.UseRecoveryCode(ctx, "alice", codes[0]); err != nil {
+		t.Fatalf("UseRecoveryCode after rotation: %v", err)
+	}
+	after := newManager(t, st, clk.Now, key2)
+	clk.Add(time.Minute)
+	if _, err := after.VerifyTOTP(ctx, "alice", code(t, secret, clk.Now())); err != nil {
+		t.Errorf("VerifyTOTP with the old key dropped, record resealed: %v", err)
+	}
+	if _, err := after.UseRecoveryCode(ctx, "alice", codes[1]); err != nil {
+		t.Errorf("UseRecoveryCode with the old key dropped, record resealed: %v", err)
+	}
+	// A record never rewritten under the new key does not open without
+	// the old one: a ring must keep a key while records need it.
+	if _, err := before.NewRecoveryCodes(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := after.RecoveryCodesLeft(ctx, "bob"); !errors.Is(err, mfa.ErrUnsealable) {
+		t.Errorf("RecoveryCodesLeft(bob) under the new key only = %v, want ErrUnsealable", err)
+	}
+}
+
+func TestRemoveUser(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, memstore.New(clk.Now), clk.Now)
+	enrol(t, m, clk, "alice")
+	enrol(t, m, clk, "bob")
+	if _, err := m.NewRecoveryCodes(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RemoveUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := m.HasTOTP(ctx, "alice"); ok {
+		t.Error("alice has TOTP after RemoveUser")
+	}
+	if n, _ := m.RecoveryCodesLeft(ctx, "alice"); n != 0 {
+		t.Errorf("alice has %d recovery codes after RemoveUser", n)
+	}
+	if ok, _ := m.HasTOTP(ctx, "bob"); !ok {
+		t.Error("RemoveUser(alice) removed bob's TOTP")
+	}
+}

@@ -131,9 +131,11 @@ type Passkeys struct {
 
 // Passkeys returns the ceremonies of rp; the origins must be under its ID.
 func (m *Manager) Passkeys(rp RP) (*Passkeys, error) {
-	id, err := cookiedomain.Canonical(rp.ID)
-	if err != nil || id == "" {
-		return nil, fmt.Errorf("mfa: relying party id %q: not a host name", rp.ID)
+	// The same rule as for a parent cookie domain: a name, not an IP, a
+	// single label or a public suffix (browsers refuse those RP ids too).
+	id, err := cookiedomain.ValidateParent(rp.ID)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: relying party id: %w", err)
 	}
 	if len(rp.Origins) == 0 {
 		return nil, fmt.Errorf("mfa: relying party %q: no origins", id)

@@ -280,6 +280,9 @@ func TestPasskeysConfig(t *testing.T) {
 		{"no dot boundary", mfa.RP{ID: "example.com", Origins: []string{"https://evilexample.com"}}, false},
 		{"origin with a path", mfa.RP{ID: "example.com", Origins: []string{hub + "/login"}}, false},
 		{"empty id", mfa.RP{Origins: []string{hub}}, false},
+		{"public suffix", mfa.RP{ID: "co.uk", Origins: []string{"https://login.co.uk"}}, false},
+		{"single label", mfa.RP{ID: "localhost", Origins: []string{"http://localhost:8080"}}, false},
+		{"IP address", mfa.RP{ID: "127.0.0.1", Origins: []string{"http://127.0.0.1:8080"}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
