@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image/png"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,4 +282,62 @@ func TestRemoveUser(t *testing.T) {
 	if ok, _ := m.HasTOTP(ctx, "bob"); !ok {
 		t.Error("RemoveUser(alice) removed bob's TOTP")
 	}
+}
+
+// FuzzCodes: on arbitrary input VerifyTOTP and UseRecoveryCode never
+// panic, and accept only a code of the window or an issued recovery code
+// (modulo case and separators).
+func FuzzCodes(f *testing.F) {
+	clk := newClock()
+	m, err := mfa.New(mfa.Options{Store: memstore.New(clk.Now), Keys: [][]byte{key1}, Now: clk.Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := m.BeginTOTP(ctx, "alice", "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	window := map[string]bool{}
+	for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+		c, _ := totp.GenerateCodeCustom(e.Secret, clk.Now().Add(d), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		window[c] = true
+	}
+	codes, err := m.NewRecoveryCodes(ctx, "alice")
+	if err != nil {
+		f.Fatal(err)
+	}
+	issued := map[string]bool{}
+	for _, c := range codes {
+		issued[strings.ReplaceAll(c, "-", "")] = true
+	}
+	f.Add("123456")
+	f.Add(" 12 34 56 ")
+	f.Add(codes[0])
+	f.Add(strings.ToUpper(codes[1]))
+	f.Add("\xff\xfe")
+	f.Fuzz(func(t *testing.T, in string) {
+		// Confirm a fresh enrolment each time, so replay never hides an
+		// acceptance: ConfirmTOTP takes the same path as VerifyTOTP.
+		err := m.ConfirmTOTP(ctx, e.ID, "alice", in)
+		clean := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '-' || r == '\t' {
+				return -1
+			}
+			return r
+		}, in)
+		if err == nil && !window[clean] {
+			t.Fatalf("ConfirmTOTP accepted %q", in)
+		}
+		if err == nil {
+			t.Skip("enrolment confirmed: the ceremony is used up")
+		}
+		_, err = m.UseRecoveryCode(ctx, "alice", in)
+		if err == nil && !issued[strings.ToLower(clean)] {
+			t.Fatalf("UseRecoveryCode accepted %q", in)
+		}
+		if err != nil && !errors.Is(err, mfa.ErrInvalidCode) {
+			t.Fatalf("UseRecoveryCode(%q) = %v", in, err)
+		}
+	})
 }
