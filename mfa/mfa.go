@@ -33,6 +33,8 @@ var (
 	// ErrCeremony: the ceremony id is unknown, expired, used, or was started
 	// for another user or purpose. Answer 400: start over.
 	ErrCeremony = errors.New("mfa: ceremony unknown or expired")
+	// ErrInvalidName: a credential name that is too long or not printable.
+	ErrInvalidName = errors.New("mfa: credential name: at most 64 printable characters")
 	// ErrTooMany: the user already has MaxCredentials credentials.
 	ErrTooMany = errors.New("mfa: too many credentials")
 	// ErrInvalidResponse: the browser's WebAuthn response does not verify

@@ -224,11 +224,10 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, u User) (*protocol.Cre
 	wu := newWAUser(u, p.rpID, rec)
 	creation, sd, err := p.wa.BeginRegistration(wu,
 		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{UserVerification: protocol.VerificationPreferred}),
 		// Discoverable where possible: the same credential can later sign
-		// in without a password.
+		// in without a password. (After the selection, which it amends.)
 		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementPreferred),
-		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
-			ResidentKey: protocol.ResidentKeyRequirementPreferred, UserVerification: protocol.VerificationPreferred}),
 	)
 	if err != nil {
 		return nil, "", fmt.Errorf("mfa: begin registration: %w", err)
@@ -242,18 +241,21 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, u User) (*protocol.Cre
 
 // FinishRegistration verifies the browser's answer (the JSON of the
 // PublicKeyCredential, read from body) to the ceremony id and stores the
-// credential under name. The ceremony is used up either way.
+// credential under name (trimmed; "" is "Passkey"; at most 64 printable
+// characters, else ErrInvalidName). Once the name is accepted, the
+// ceremony is used up, whatever the answer.
 func (p *Passkeys) FinishRegistration(ctx context.Context, id string, u User, name string, body io.Reader) (CredentialInfo, error) {
+	// Checked first: a bad name leaves the ceremony for a second try.
+	name, err := credentialName(name)
+	if err != nil {
+		return CredentialInfo{}, err
+	}
 	c, err := p.m.getCeremony(ctx, id, u.Name, purposeRegister, true)
 	if err != nil {
 		return CredentialInfo{}, err
 	}
 	if c.RPID != p.rpID || c.WA == nil {
 		return CredentialInfo{}, ErrCeremony
-	}
-	name, err = credentialName(name)
-	if err != nil {
-		return CredentialInfo{}, err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBody(io.LimitReader(body, MaxResponseBytes))
 	if err != nil {
@@ -304,7 +306,7 @@ func credentialName(name string) (string, error) {
 	}
 	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxNameLen ||
 		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", fmt.Errorf("mfa: credential name: at most %d printable characters", maxNameLen)
+		return "", ErrInvalidName
 	}
 	return name, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -304,5 +305,35 @@ func TestPasskeyCap(t *testing.T) {
 	}
 	if _, _, err := p.BeginRegistration(ctx, u); !errors.Is(err, mfa.ErrTooMany) {
 		t.Errorf("BeginRegistration past the cap = %v, want ErrTooMany", err)
+	}
+}
+
+func TestPasskeyName(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, memstore.New(nil), time.Now)
+	p := newPasskeys(t, m)
+	u := mfa.User{Name: "hal"}
+	a := softauthn.New(hub)
+	creation, id, err := p.BeginRegistration(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel := creation.Response.AuthenticatorSelection; sel.ResidentKey != protocol.ResidentKeyRequirementPreferred ||
+		sel.UserVerification != protocol.VerificationPreferred {
+		t.Errorf("authenticator selection %+v, want resident key and UV preferred", sel)
+	}
+	body, err := a.Register(creation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{strings.Repeat("x", 65), "a\nb", "\x7f", "\xff"} {
+		if _, err := p.FinishRegistration(ctx, id, u, bad, bytes.NewReader(body)); !errors.Is(err, mfa.ErrInvalidName) {
+			t.Errorf("FinishRegistration(name %q) = %v, want ErrInvalidName", bad, err)
+		}
+	}
+	// The refused names left the ceremony for this try.
+	info, err := p.FinishRegistration(ctx, id, u, "", bytes.NewReader(body))
+	if err != nil || info.Name != "Passkey" {
+		t.Errorf("FinishRegistration(no name) = %+v, %v; want the name Passkey", info, err)
 	}
 }
