@@ -73,6 +73,9 @@ type Options struct {
 	// CeremonyTTL bounds a pending TOTP enrolment or WebAuthn ceremony;
 	// default DefaultCeremonyTTL.
 	CeremonyTTL time.Duration
+	// StoreTimeout bounds each store call (SSO_STORE_TIMEOUT); 0: only
+	// the caller's context does.
+	StoreTimeout time.Duration
 	// Now is the clock for TOTP steps and timestamps; default time.Now.
 	Now func() time.Time
 }
@@ -108,6 +111,12 @@ func New(opt Options) (*Manager, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	switch {
+	case opt.StoreTimeout < 0:
+		return nil, errors.New("mfa: negative store timeout")
+	case opt.StoreTimeout > 0:
+		opt.Store = timedStore{Store: opt.Store, d: opt.StoreTimeout}
 	}
 	return &Manager{store: opt.Store, sealer: s, issuer: opt.Issuer, ceremonyTTL: opt.CeremonyTTL, now: opt.Now}, nil
 }

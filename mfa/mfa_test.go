@@ -36,6 +36,7 @@ func TestNewRefuses(t *testing.T) {
 		{"no keys", mfa.Options{Store: st}},
 		{"short key", mfa.Options{Store: st, Keys: [][]byte{key1[:31]}}},
 		{"negative ceremony TTL", mfa.Options{Store: st, Keys: [][]byte{key1}, CeremonyTTL: -time.Second}},
+		{"negative store timeout", mfa.Options{Store: st, Keys: [][]byte{key1}, StoreTimeout: -time.Second}},
 	}
 	for _, tc := range tests {
 		if _, err := mfa.New(tc.opt); err == nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -220,4 +221,51 @@ func dumpHas(t *testing.T, c *redis.Client, when string, secrets []string) int {
 		}
 	}
 	return len(keys)
+}
+
+// TestStalledRedis: while Redis is stuck (DEBUG SLEEP), a code check fails
+// after StoreTimeout with ErrStoreTimeout: never a success, and never a
+// wrong code that would count against the user.
+func TestStalledRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := testredis.StartArgs(t, "--enable-debug-command", "yes")
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	now := time.Now()
+	m, err := mfa.New(mfa.Options{Store: redisstore.New(c, ""), Keys: storetest.Keys, StoreTimeout: 200 * time.Millisecond,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := m.BeginTOTP(ctx, "alice", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ConfirmTOTP(ctx, e.ID, "alice", storetest.Code(t, e.Secret, now)); err != nil {
+		t.Fatal(err)
+	}
+	stall := newClient(t, addr)
+	const sleep = 3 * time.Second
+	done := make(chan error, 1)
+	go func() { done <- stall.Do(ctx, "DEBUG", "SLEEP", sleep.Seconds()).Err() }()
+	time.Sleep(100 * time.Millisecond) // let DEBUG SLEEP start
+	select {
+	case err := <-done:
+		t.Fatalf("DEBUG SLEEP ended at once: %v", err)
+	default:
+	}
+	start := time.Now()
+	_, err = m.VerifyTOTP(ctx, "alice", storetest.Code(t, e.Secret, now.Add(30*time.Second)))
+	took := time.Since(start)
+	if !errors.Is(err, mfa.ErrStoreTimeout) || errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("VerifyTOTP during the stall = %v, want ErrStoreTimeout", err)
+	}
+	if took >= sleep-200*time.Millisecond {
+		t.Errorf("VerifyTOTP waited %v, as long as the stall: the deadline did not hold", took)
+	}
+	t.Logf("VerifyTOTP during a %v stall failed after %v", sleep, took.Round(time.Millisecond))
+	if err := <-done; err != nil {
+		t.Fatalf("DEBUG SLEEP: %v", err)
+	}
 }
