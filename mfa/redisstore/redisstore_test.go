@@ -95,9 +95,10 @@ func TestLayout(t *testing.T) {
 }
 
 // TestNothingInClear enrols TOTP, recovery codes and a passkey on Redis,
-// then reads every raw value in the database: none may contain the TOTP
-// secret, a recovery code or its hash, the credential id or its public
-// key, in any of the encodings they travel in.
+// then reads every raw key and value in the database: none may contain
+// the TOTP secret, a recovery code or its hash, the credential id or its
+// public key, a pending challenge or a ceremony id, in any of the
+// encodings they travel in.
 func TestNothingInClear(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -113,7 +114,8 @@ func TestNothingInClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A pending enrolment is in the store too (as a ceremony).
-	var secrets []string
+	// The ceremony id is a cookie value: the store keys it by its hash.
+	secrets := []string{e.ID}
 	secrets = append(secrets, variants(e.Secret)...)
 	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(e.Secret)
 	if err != nil {
@@ -157,10 +159,11 @@ func TestNothingInClear(t *testing.T) {
 	secrets = append(secrets, variants(string(cred.PublicKey))...)
 	secrets = append(secrets, variants(string(ecdh.Bytes()[1:33]))...) // X alone
 	// A login ceremony pending, with its challenge, as well.
-	assertion, _, err := p.BeginLogin(ctx, mfa.User{Name: user})
+	assertion, loginID, err := p.BeginLogin(ctx, mfa.User{Name: user})
 	if err != nil {
 		t.Fatal(err)
 	}
+	secrets = append(secrets, loginID)
 	secrets = append(secrets, variants(string(assertion.Response.Challenge))...)
 	n := dumpHas(t, c, "after enrolment", secrets)
 	if n < 4 {
