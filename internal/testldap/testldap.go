@@ -1,0 +1,277 @@
+// Package testldap starts a real OpenLDAP slapd on a free loopback port for
+// tests, with a generated directory under BaseDN:
+//
+//	ou=people: alice (groups admins, dev), bob (dev), carol (disabled:
+//	           employeeType=disabled), the service account cn=sso-reader
+//	ou=groups: groupOfNames admins and dev, with member; memberOf on the
+//	           users through slapd's memberof overlay
+//
+// slapd listens on ldap:// (StartTLS offered) and ldaps://, with a throwaway
+// CA and a certificate for ServerName. Start skips the test when slapd is
+// not installed, or fails it when SSO_REQUIRE_TOOLS=1; the server stops
+// when the test ends. The entries are added over LDAP by the root DN after
+// start-up, so that the memberof overlay sees them (slapadd bypasses
+// overlays).
+package testldap
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/example/sso/internal/testproc"
+	"github.com/example/sso/nginx/nginxtest"
+)
+
+// RequireEnv turns a missing slapd from a skip into a failure.
+const RequireEnv = "SSO_REQUIRE_TOOLS"
+
+// The directory's fixed names and passwords (test data only).
+const (
+	BaseDN        = "dc=example,dc=test"
+	RootDN        = "cn=admin," + BaseDN
+	RootPassword  = "root-secret"
+	ServiceDN     = "cn=sso-reader,ou=services," + BaseDN
+	ServicePW     = "reader-secret"
+	AlicePassword = "alice-pw"
+	BobPassword   = "bob-pw"
+	CarolPassword = "carol-pw"
+	// ServerName is the host name in slapd's certificate; clients connect
+	// to 127.0.0.1 and check the certificate against this name.
+	ServerName = "ldap.test"
+	// DisabledFilter is a users filter that leaves out carol (OpenLDAP has
+	// no standard "disabled" flag; this directory marks it with
+	// employeeType=disabled).
+	DisabledFilter = "(&({username_attribute}={input})(objectClass=person)(!(employeeType=disabled)))"
+)
+
+const startTimeout = 15 * time.Second
+
+// Server is one running slapd.
+type Server struct {
+	URL    string // ldap://127.0.0.1:port (StartTLS available)
+	LDAPS  string // ldaps://127.0.0.1:port
+	CAPEM  []byte // the CA that signed slapd's certificate
+	CAFile string // CAPEM written to a file
+	Dir    string
+
+	t     testing.TB
+	bin   string
+	conf  string
+	ports [2]int
+	mu    sync.Mutex
+	proc  *testproc.Proc
+}
+
+// Start starts slapd and loads the directory described in the package
+// documentation.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := testproc.RequireTool(t, RequireEnv, "slapd", "/usr/sbin/slapd")
+	for _, f := range []string{"/usr/lib/ldap/back_mdb.so", "/usr/lib/ldap/memberof.so", "/etc/ldap/schema/inetorgperson.schema"} {
+		if _, err := os.Stat(f); err != nil {
+			if testproc.Required(RequireEnv) {
+				t.Fatalf("testldap: %s missing (Debian package slapd) and %s=1", f, RequireEnv)
+			}
+			t.Skipf("testldap: %s missing (Debian package slapd)", f)
+		}
+	}
+	dir := t.TempDir()
+	tlsFiles, err := nginxtest.NewTLS(time.Now().Add(-time.Hour), 24*time.Hour, ServerName)
+	if err != nil {
+		t.Fatalf("testldap: %v", err)
+	}
+	s := &Server{Dir: dir, CAPEM: tlsFiles.CAPEM, CAFile: filepath.Join(dir, "ca.pem"), t: t, bin: bin}
+	for name, data := range map[string][]byte{"ca.pem": tlsFiles.CAPEM, "cert.pem": tlsFiles.CertPEM, "key.pem": tlsFiles.KeyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatalf("testldap: %v", err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
+		t.Fatalf("testldap: %v", err)
+	}
+	s.conf = filepath.Join(dir, "slapd.conf")
+	if err := os.WriteFile(s.conf, []byte(config(dir)), 0o600); err != nil {
+		t.Fatalf("testldap: %v", err)
+	}
+	var lastErr error
+	for range 3 { // a free port can be taken between probing and binding
+		s.ports = [2]int{testproc.FreePort(t), testproc.FreePort(t)}
+		if lastErr = s.start(); lastErr == nil {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("testldap: %v", lastErr)
+	}
+	if err := s.load(); err != nil {
+		t.Fatalf("testldap: load directory: %v", err)
+	}
+	return s
+}
+
+func config(dir string) string {
+	return `include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+pidfile ` + dir + `/slapd.pid
+argsfile ` + dir + `/slapd.args
+TLSCACertificateFile ` + dir + `/ca.pem
+TLSCertificateFile ` + dir + `/cert.pem
+TLSCertificateKeyFile ` + dir + `/key.pem
+
+database mdb
+maxsize 10485760
+suffix "` + BaseDN + `"
+rootdn "` + RootDN + `"
+rootpw ` + RootPassword + `
+directory ` + dir + `/db
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint true
+access to attrs=userPassword
+  by anonymous auth
+  by * none
+access to *
+  by dn.exact="` + ServiceDN + `" read
+  by self read
+  by * none
+`
+}
+
+func (s *Server) start() error {
+	s.URL = "ldap://127.0.0.1:" + strconv.Itoa(s.ports[0])
+	s.LDAPS = "ldaps://127.0.0.1:" + strconv.Itoa(s.ports[1])
+	// -d 0: stay in the foreground (so the test owns the process) without
+	// debug output; -h: only our two loopback listeners.
+	cmd := exec.Command(s.bin, "-d", "0", "-f", s.conf, "-h", s.URL+"/ "+s.LDAPS+"/")
+	cmd.Env = testproc.Environ()
+	p := testproc.Start(s.t, "slapd", cmd)
+	err := p.Wait(startTimeout, func() error {
+		for _, port := range s.ports {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+			if err != nil {
+				return err
+			}
+			c.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		p.Stop()
+		return err
+	}
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+	return nil
+}
+
+// Kill crashes slapd (SIGKILL): clients see their connections reset and new
+// ones refused.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proc.Kill()
+}
+
+// Restart stops slapd if it runs and starts it again on the same ports and
+// database (the entries survive: mdb is on disk).
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	p.Stop()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("testldap: restart: %v", err)
+	}
+}
+
+// Addr is the host:port of the plain listener.
+func (s *Server) Addr() string { return strings.TrimPrefix(s.URL, "ldap://") }
+
+// Entry is one entry to add, as attribute -> values.
+type Entry struct {
+	DN    string
+	Attrs map[string][]string
+}
+
+// Entries are the directory Start loads, in order (parents first, groups
+// after their members).
+func Entries() []Entry {
+	person := []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+	return []Entry{
+		{BaseDN, map[string][]string{"objectClass": {"top", "dcObject", "organization"}, "dc": {"example"}, "o": {"Example"}}},
+		{"ou=people," + BaseDN, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"people"}}},
+		{"ou=groups," + BaseDN, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"groups"}}},
+		{"ou=services," + BaseDN, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"services"}}},
+		{ServiceDN, map[string][]string{"objectClass": {"top", "person"}, "cn": {"sso-reader"}, "sn": {"reader"}, "userPassword": {ServicePW}}},
+		{"uid=alice,ou=people," + BaseDN, map[string][]string{"objectClass": person, "uid": {"alice"}, "cn": {"Alice Doe"}, "sn": {"Doe"},
+			"displayName": {"Alice Doe"}, "mail": {"alice@example.test"}, "userPassword": {AlicePassword}}},
+		{"uid=bob,ou=people," + BaseDN, map[string][]string{"objectClass": person, "uid": {"bob"}, "cn": {"Bob Roe"}, "sn": {"Roe"},
+			"displayName": {"Bob Roe"}, "mail": {"bob@example.test"}, "userPassword": {BobPassword}}},
+		{"uid=carol,ou=people," + BaseDN, map[string][]string{"objectClass": person, "uid": {"carol"}, "cn": {"Carol Poe"}, "sn": {"Poe"},
+			"mail": {"carol@example.test"}, "userPassword": {CarolPassword}, "employeeType": {"disabled"}}},
+		{"cn=admins,ou=groups," + BaseDN, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"admins"},
+			"member": {"uid=alice,ou=people," + BaseDN}}},
+		{"cn=dev,ou=groups," + BaseDN, map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"dev"},
+			"member": {"uid=alice,ou=people," + BaseDN, "uid=bob,ou=people," + BaseDN, "uid=carol,ou=people," + BaseDN}}},
+	}
+}
+
+func (s *Server) load() error {
+	c, err := s.RootConn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, e := range Entries() {
+		if err := Add(c, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Add adds e over c.
+func Add(c *ldap.Conn, e Entry) error {
+	req := ldap.NewAddRequest(e.DN, nil)
+	for k, v := range e.Attrs {
+		req.Attribute(k, v)
+	}
+	if err := c.Add(req); err != nil {
+		return fmt.Errorf("add %s: %w", e.DN, err)
+	}
+	return nil
+}
+
+// RootConn is a connection bound as the root DN, for a test that changes
+// the directory; the caller closes it.
+func (s *Server) RootConn() (*ldap.Conn, error) {
+	c, err := ldap.DialURL(s.URL, ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}))
+	if err != nil {
+		return nil, err
+	}
+	c.SetTimeout(10 * time.Second)
+	if err := c.Bind(RootDN, RootPassword); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("bind %s: %w", RootDN, err)
+	}
+	return c, nil
+}
