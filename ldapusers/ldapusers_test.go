@@ -1,0 +1,269 @@
+package ldapusers_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/sso/internal/testldap"
+	"github.com/example/sso/ldapusers"
+	"github.com/example/sso/users"
+)
+
+// baseConfig is the OpenLDAP set-up of the README against the test
+// directory, with the users filter that leaves out disabled accounts.
+func baseConfig(s *testldap.Server) ldapusers.Config {
+	return ldapusers.Config{
+		Address:            s.URL,
+		BaseDN:             testldap.BaseDN,
+		AdditionalUsersDN:  "ou=people",
+		UsersFilter:        testldap.DisabledFilter,
+		AdditionalGroupsDN: "ou=groups",
+		User:               testldap.ServiceDN,
+		Password:           testldap.ServicePW,
+		Timeout:            5 * time.Second,
+	}
+}
+
+func newDir(t *testing.T, cfg ldapusers.Config) *ldapusers.Directory {
+	t.Helper()
+	d, err := ldapusers.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func wantInvalid(t *testing.T, d *ldapusers.Directory, login, password string) {
+	t.Helper()
+	u, err := d.Authenticate(context.Background(), login, password)
+	if !errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, ldapusers.ErrUnavailable) {
+		t.Errorf("Authenticate(%q, %q) = %+v, %v; want users.ErrInvalidCredentials", login, password, u, err)
+	}
+	if u.Name != "" {
+		t.Errorf("Authenticate(%q) returned user %q with its error", login, u.Name)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	s := testldap.Start(t)
+	for _, mode := range []string{ldapusers.ModeFilter, ldapusers.ModeMemberOf} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := baseConfig(s)
+			cfg.GroupSearchMode = mode
+			d := newDir(t, cfg)
+			ctx := context.Background()
+
+			u, err := d.Authenticate(ctx, "alice", testldap.AlicePassword)
+			if err != nil {
+				t.Fatalf("alice: %v", err)
+			}
+			want := users.User{Name: "alice", DisplayName: "Alice Doe", Email: "alice@example.test", Groups: []string{"admins", "dev"}}
+			if u.Name != want.Name || u.DisplayName != want.DisplayName || u.Email != want.Email || !slices.Equal(u.Groups, want.Groups) {
+				t.Errorf("alice = %+v, want %+v", u, want)
+			}
+			// The name is the directory's, whatever case and spacing the
+			// login had (uid matches case-insensitively).
+			u, err = d.Authenticate(ctx, "ALICE", testldap.AlicePassword)
+			if err != nil || u.Name != "alice" {
+				t.Errorf("ALICE = %+v, %v; want alice", u, err)
+			}
+			u, err = d.Authenticate(ctx, "bob", testldap.BobPassword)
+			if err != nil || !slices.Equal(u.Groups, []string{"dev"}) || u.Email != "bob@example.test" {
+				t.Errorf("bob = %+v, %v; want groups [dev]", u, err)
+			}
+
+			wantInvalid(t, d, "alice", "wrong")
+			wantInvalid(t, d, "alice", testldap.BobPassword)
+			wantInvalid(t, d, "nobody", "x")
+			wantInvalid(t, d, "carol", testldap.CarolPassword) // disabled
+			wantInvalid(t, d, "alice", "")                     // would be an unauthenticated bind
+			wantInvalid(t, d, "", testldap.AlicePassword)
+
+			if u, ok, err := d.Lookup(ctx, "alice"); err != nil || !ok || !slices.Equal(u.Groups, []string{"admins", "dev"}) {
+				t.Errorf("Lookup(alice) = %+v, %v, %v", u, ok, err)
+			}
+			for _, name := range []string{"carol", "nobody", "*", ""} {
+				if u, ok, err := d.Lookup(ctx, name); err != nil || ok {
+					t.Errorf("Lookup(%q) = %+v, %v, %v; want not found", name, u, ok, err)
+				}
+			}
+		})
+	}
+}
+
+// Without the disabled condition, the default filter finds carol: which
+// accounts are disabled is the users filter's business on OpenLDAP.
+func TestDefaultFilterFindsMarkedAccount(t *testing.T) {
+	s := testldap.Start(t)
+	cfg := baseConfig(s)
+	cfg.UsersFilter = ""
+	d := newDir(t, cfg)
+	if u, err := d.Authenticate(context.Background(), "carol", testldap.CarolPassword); err != nil || u.Name != "carol" {
+		t.Errorf("carol with the default filter = %+v, %v; want carol", u, err)
+	}
+}
+
+// Logins that would change the filter if they went in unescaped. Each is
+// tried with every real password: none may log anyone in.
+func TestInjection(t *testing.T) {
+	s := testldap.Start(t)
+	cfg := baseConfig(s)
+	// A filter on uid or mail: {input} appears twice.
+	cfg.UsersFilter = "(&(|({username_attribute}={input})({mail_attribute}={input}))(objectClass=person)(!(employeeType=disabled)))"
+	d := newDir(t, cfg)
+	logins := []string{
+		"*", "a*", "*alice*", "alice)(uid=*", "*)(|(uid=*", "alice)(|(objectClass=*)", "alice))(|(uid=*",
+		`alice\`, `\2a`, `alice\29`, "alice\x00", "\x00", "alice)(!(employeeType=disabled)", "carol)(employeeType=*",
+		"*)(employeeType=disabled))(|(uid=carol", "(uid=alice)", "alice*", strings.Repeat("a", 300),
+	}
+	for _, login := range logins {
+		for _, pw := range []string{testldap.AlicePassword, testldap.BobPassword, testldap.CarolPassword} {
+			wantInvalid(t, d, login, pw)
+		}
+		if _, ok, err := d.Lookup(context.Background(), login); ok || err != nil {
+			t.Errorf("Lookup(%q) = %v, %v; want not found", login, ok, err)
+		}
+	}
+	// The second alternative works, so the filter is as configured.
+	if u, err := d.Authenticate(context.Background(), "alice@example.test", testldap.AlicePassword); err != nil || u.Name != "alice" {
+		t.Errorf("login by mail = %+v, %v; want alice", u, err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	s := testldap.Start(t)
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		edit func(*ldapusers.Config)
+		ok   bool
+	}{
+		{"starttls", func(c *ldapusers.Config) { c.StartTLS = true }, true},
+		{"ldaps", func(c *ldapusers.Config) { c.Address = s.LDAPS }, true},
+		{"starttls wrong name", func(c *ldapusers.Config) { c.StartTLS, c.TLSServerName = true, "other.test" }, false},
+		{"ldaps wrong name", func(c *ldapusers.Config) { c.Address, c.TLSServerName = s.LDAPS, "other.test" }, false},
+		{"ldaps untrusted CA", func(c *ldapusers.Config) { c.Address, c.TLSCAFile = s.LDAPS, "" }, false},
+		{"ldaps skip verify", func(c *ldapusers.Config) {
+			c.Address, c.TLSCAFile, c.TLSServerName, c.TLSSkipVerify = s.LDAPS, "", "", true
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(s)
+			cfg.TLSCAFile, cfg.TLSServerName = s.CAFile, testldap.ServerName
+			tc.edit(&cfg)
+			d := newDir(t, cfg)
+			u, err := d.Authenticate(ctx, "alice", testldap.AlicePassword)
+			if tc.ok {
+				if err != nil || u.Name != "alice" {
+					t.Errorf("= %+v, %v; want alice", u, err)
+				}
+				wantInvalid(t, d, "alice", "wrong")
+				return
+			}
+			if !errors.Is(err, ldapusers.ErrUnavailable) || errors.Is(err, users.ErrInvalidCredentials) {
+				t.Errorf("= %+v, %v; want ErrUnavailable", u, err)
+			}
+		})
+	}
+}
+
+func TestServiceAccountRefused(t *testing.T) {
+	s := testldap.Start(t)
+	cfg := baseConfig(s)
+	cfg.Password = "wrong"
+	d := newDir(t, cfg)
+	_, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword)
+	if !errors.Is(err, ldapusers.ErrUnavailable) || errors.Is(err, users.ErrInvalidCredentials) {
+		t.Fatalf("= %v; want ErrUnavailable, not invalid credentials", err)
+	}
+	if !strings.Contains(err.Error(), "SSO_LDAP_USER") {
+		t.Errorf("error %q does not name SSO_LDAP_USER", err)
+	}
+}
+
+// Sequential logins share one connection; a restarted slapd is reconnected
+// to without a failed login; a killed one gives ErrUnavailable within the
+// timeout, never invalid credentials.
+func TestPoolAndOutage(t *testing.T) {
+	s := testldap.Start(t)
+	cfg := baseConfig(s)
+	cfg.Timeout = 2 * time.Second
+	cfg.PoolSize = 3
+	d := newDir(t, cfg)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := d.Authenticate(ctx, "alice", testldap.AlicePassword); err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+	if st := d.Stats(); st.Dials != 1 || st.Idle != 1 {
+		t.Errorf("after 10 sequential logins: %+v, want 1 dial and 1 idle connection", st)
+	}
+
+	// Parallel logins open at most PoolSize connections.
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			if _, err := d.Authenticate(ctx, "bob", testldap.BobPassword); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("parallel login: %v", err)
+	}
+	if st := d.Stats(); st.Dials > int64(cfg.PoolSize) || st.Idle > cfg.PoolSize {
+		t.Errorf("after parallel logins: %+v, want at most %d connections", st, cfg.PoolSize)
+	}
+
+	s.Restart()
+	before := d.Stats().Dials
+	if u, err := d.Authenticate(ctx, "alice", testldap.AlicePassword); err != nil || u.Name != "alice" {
+		t.Fatalf("first login after restart = %+v, %v; want alice", u, err)
+	}
+	if d.Stats().Dials <= before {
+		t.Errorf("no new connection after the restart: %+v", d.Stats())
+	}
+	wantInvalid(t, d, "alice", "wrong")
+
+	s.Kill()
+	for _, pw := range []string{testldap.AlicePassword, "wrong"} {
+		start := time.Now()
+		u, err := d.Authenticate(ctx, "alice", pw)
+		if !errors.Is(err, ldapusers.ErrUnavailable) || errors.Is(err, users.ErrInvalidCredentials) || u.Name != "" {
+			t.Errorf("killed slapd, password %q: %+v, %v; want ErrUnavailable", pw, u, err)
+		}
+		// Refused connections fail at once; the bound is generous for a
+		// loaded machine but well below a hang.
+		if el := time.Since(start); el > 3*cfg.Timeout {
+			t.Errorf("killed slapd: answered after %v, timeout %v", el, cfg.Timeout)
+		}
+	}
+	if _, _, err := d.Lookup(ctx, "alice"); !errors.Is(err, ldapusers.ErrUnavailable) {
+		t.Errorf("Lookup with slapd killed: %v, want ErrUnavailable", err)
+	}
+}
+
+// A context that ends aborts a call, which wraps ErrUnavailable.
+func TestContext(t *testing.T) {
+	s := testldap.Start(t)
+	d := newDir(t, baseConfig(s))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := d.Authenticate(ctx, "alice", testldap.AlicePassword); !errors.Is(err, ldapusers.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v, want ErrUnavailable and context.Canceled", err)
+	}
+	if _, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword); err != nil {
+		t.Errorf("after a cancelled call: %v", err)
+	}
+}
