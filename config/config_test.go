@@ -72,6 +72,7 @@ func TestDevModeDefaults(t *testing.T) {
 		JWTTTL:            5 * time.Minute,
 		LogLevel:          "info",
 		LogFormat:         "text",
+		LDAP:              LDAP{Implementation: "custom", Timeout: 5 * time.Second, GroupSearchMode: "filter", PoolSize: 5},
 		DevMode:           true,
 	}
 	got := cfg
@@ -371,7 +372,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		`SSO_COOKIE_SAMESITE="sideways": must be one of lax, strict, none`,
 		`SSO_SESSION_IDLE="forever": must be a Go duration such as 90s, 15m or 8h`,
 		`SSO_SECRET_KEYS="": required outside dev mode; generate a key with: head -c 32 /dev/urandom | base64`,
-		`SSO_USERS_FILE="": required outside dev mode`,
+		`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)`,
 		`SSO_LOG_LEVEL="loud": must be one of debug, info, warn, error`,
 	}
 	got := problems(err)
@@ -641,8 +642,9 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s default %q does not parse: %s", s.env, s.def, msg)
 		}
 	}
-	// Every exported field but DevMode and Notes is a setting.
-	if n := reflect.TypeOf(c).NumField() - 3; len(seen) != n {
+	// Every exported field but DevMode and Notes is a setting; LDAP holds
+	// the SSO_LDAP_* ones.
+	if n := reflect.TypeOf(c).NumField() - 3 - 1 + reflect.TypeOf(c.LDAP).NumField(); len(seen) != n {
 		t.Errorf("settings() has %d entries, Config has %d setting fields", len(seen), n)
 	}
 }

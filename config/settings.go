@@ -32,6 +32,7 @@ type Config struct {
 	StoreTimeout        time.Duration // SSO_STORE_TIMEOUT: deadline of each Redis call on the request path
 	AuthCache           time.Duration // SSO_AUTH_CACHE: how long a verified session or key may answer from memory; 0: off
 	UsersFile           string        // SSO_USERS_FILE
+	LDAP                LDAP          // SSO_LDAP_*: LDAP users backend instead of UsersFile (ldap.go)
 	LoginURL            string        // SSO_LOGIN_URL, without trailing slash
 	DefaultRedirect     string        // SSO_DEFAULT_REDIRECT; "" means the login hub page
 	CORSOrigins         []string      // SSO_CORS_ORIGINS; nil means the caller derives them
@@ -84,7 +85,7 @@ const DevDomain = "example.test"
 // settings returns the table of every setting, in Usage order. It is a
 // function rather than a package variable so that nothing can mutate it.
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{env: "SSO_LISTEN", kind: kindString, def: "127.0.0.1:8080",
 			help:  "listen address, host:port (empty host: all interfaces)",
 			field: func(c *Config) any { return &c.Listen }},
@@ -154,7 +155,7 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.AuthCache }},
 		{env: "SSO_USERS_FILE", kind: kindString,
 			defDoc: "none; dev mode: a demo user",
-			help:   "users file (Authelia file-backend YAML); required outside dev mode",
+			help:   "users file (Authelia file-backend YAML); outside dev mode this or SSO_LDAP_ADDRESS is required",
 			field:  func(c *Config) any { return &c.UsersFile }},
 		{env: "SSO_LOGIN_URL", kind: kindString,
 			defDoc: "https://login.<first cookie domain>; dev mode: http://login." + DevDomain + ":<listen port>",
@@ -200,7 +201,7 @@ func settings() []setting {
 		{env: "SSO_LOG_FORMAT", kind: kindString, def: "text",
 			help:  "log format: text or json",
 			field: func(c *Config) any { return &c.LogFormat }},
-	}
+	}, ldapSettings()...)
 }
 
 // flagName turns SSO_COOKIE_DOMAINS into cookie-domains.

@@ -126,6 +126,9 @@ func (c Config) normalize() (Config, error) {
 	if _, _, err := parseAddress(c.Address); err != nil {
 		return c, settingError("SSO_LDAP_ADDRESS", c.Address, err.Error())
 	}
+	if hostport, ldaps, _ := parseAddress(c.Address); !ldaps && !c.StartTLS && !loopback(hostport) {
+		return c, settingError("SSO_LDAP_ADDRESS", c.Address, "plain ldap:// would send passwords in clear: use ldaps:// or set SSO_LDAP_START_TLS=true (plain is allowed only to a loopback host)")
+	}
 	if strings.HasPrefix(strings.ToLower(c.Address), "ldaps://") && c.StartTLS {
 		return c, settingError("SSO_LDAP_START_TLS", "true", "cannot be used with an ldaps:// address, which is TLS already")
 	}
@@ -203,6 +206,14 @@ func parseAddress(addr string) (hostport string, ldaps bool, err error) {
 		port = u.Port()
 	}
 	return net.JoinHostPort(u.Hostname(), port), ldaps, nil
+}
+
+// loopback reports whether hostport's host is a loopback address or
+// localhost: the one place a password may travel in clear.
+func loopback(hostport string) bool {
+	host, _, _ := net.SplitHostPort(hostport)
+	ip := net.ParseIP(host)
+	return (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost")
 }
 
 // validAttribute accepts an attribute description's name: a descriptor

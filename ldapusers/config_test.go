@@ -29,6 +29,9 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, ""},
 		{"ldaps", func(c *Config) { c.Address = "ldaps://dc1.example.com" }, ""},
+		{"starttls", func(c *Config) { c.Address, c.StartTLS = "ldap://dc1.example.com", true }, ""},
+		{"plain remote", func(c *Config) { c.Address = "ldap://dc1.example.com" }, "SSO_LDAP_ADDRESS"},
+		{"plain localhost", func(c *Config) { c.Address = "ldap://localhost" }, ""},
 		{"ad", func(c *Config) { c.Implementation = "ActiveDirectory" }, ""},
 		{"memberof", func(c *Config) { c.GroupSearchMode = "memberof" }, ""},
 		{"no address", func(c *Config) { c.Address = "" }, "SSO_LDAP_ADDRESS"},
@@ -107,7 +110,7 @@ func TestDefaults(t *testing.T) {
 // connection (the address is unreachable; nothing is dialled).
 func TestRefusedBeforeDialling(t *testing.T) {
 	cfg := validConfig()
-	cfg.Address = "ldap://192.0.2.1:389" // TEST-NET-1: would hang until the timeout
+	cfg.Address = "ldaps://192.0.2.1:636" // TEST-NET-1: would hang until the timeout
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,15 @@ package ldapusers_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/example/sso/config"
 	"github.com/example/sso/internal/testldap"
 	"github.com/example/sso/ldapusers"
 	"github.com/example/sso/users"
@@ -266,4 +269,43 @@ func TestContext(t *testing.T) {
 	if _, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword); err != nil {
 		t.Errorf("after a cancelled call: %v", err)
 	}
+}
+
+// The settings as an operator writes them, through config.Load and
+// FromConfig: StartTLS with the CA file and server name, the password
+// from a file.
+func TestFromConfig(t *testing.T) {
+	s := testldap.Start(t)
+	pwFile := filepath.Join(t.TempDir(), "ldap.pw")
+	if err := os.WriteFile(pwFile, []byte(testldap.ServicePW+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"SSO_COOKIE_DOMAINS":           "example.com",
+		"SSO_SECRET_KEYS":              "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==",
+		"SSO_LDAP_ADDRESS":             s.URL,
+		"SSO_LDAP_START_TLS":           "true",
+		"SSO_LDAP_TLS_CA_FILE":         s.CAFile,
+		"SSO_LDAP_TLS_SERVER_NAME":     testldap.ServerName,
+		"SSO_LDAP_BASE_DN":             testldap.BaseDN,
+		"SSO_LDAP_ADDITIONAL_USERS_DN": "ou=people",
+		"SSO_LDAP_USERS_FILTER":        testldap.DisabledFilter,
+		"SSO_LDAP_GROUP_SEARCH_MODE":   "memberof",
+		"SSO_LDAP_USER":                testldap.ServiceDN,
+		"SSO_LDAP_PASSWORD_FILE":       pwFile,
+	}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	lc, err := ldapusers.FromConfig(cfg)
+	if err != nil {
+		t.Fatalf("FromConfig: %v", err)
+	}
+	d := newDir(t, lc)
+	u, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword)
+	if err != nil || !slices.Equal(u.Groups, []string{"admins", "dev"}) {
+		t.Errorf("alice = %+v, %v", u, err)
+	}
+	wantInvalid(t, d, "carol", testldap.CarolPassword)
 }
