@@ -324,13 +324,24 @@ func (d *Directory) op(ctx context.Context, c *conn, f func() error) error {
 	c.SetTimeout(t)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	err := f()
-	if !stop() {
+	if !stop() || (err != nil && ctx.Err() != nil) {
 		err = errors.Join(ctx.Err(), err)
 	}
 	if err == nil {
 		c.used = true
+	} else if !serverAnswer(err) {
+		// A timeout or broken connection leaves its state unknown: a late
+		// answer to a bind could still change who it is bound as.
+		c.Close()
 	}
 	return err
+}
+
+// serverAnswer reports whether err is a result the server sent (an LDAP
+// result code), rather than the client giving up (codes from 200 up).
+func serverAnswer(err error) bool {
+	var le *ldap.Error
+	return errors.As(err, &le) && le.ResultCode < ldap.ErrorNetwork
 }
 
 // withConn runs fn on a pooled connection. When fn fails with a network
@@ -417,8 +428,14 @@ func (d *Directory) put(c *conn) {
 
 // dial opens a connection (TLS or StartTLS as configured) and binds it as
 // the service account, all within the timeout and ctx.
-func (d *Directory) dial(ctx context.Context) (*conn, error) {
+func (d *Directory) dial(ctx context.Context) (_ *conn, err error) {
 	d.dials.Add(1)
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// The socket deadline came from ctx: say so.
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+	}()
 	dctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	var nd net.Dialer

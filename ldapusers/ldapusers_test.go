@@ -309,3 +309,47 @@ func TestFromConfig(t *testing.T) {
 	}
 	wantInvalid(t, d, "carol", testldap.CarolPassword)
 }
+
+// A hung directory (slapd stopped with SIGSTOP: the kernel still accepts
+// connections) gives ErrUnavailable after the timeout, or earlier when the
+// caller's context ends first; once it answers again, logins work.
+func TestHungDirectory(t *testing.T) {
+	s := testldap.Start(t)
+	cfg := baseConfig(s)
+	cfg.Timeout = 500 * time.Millisecond
+	d := newDir(t, cfg)
+	ctx := context.Background()
+	if _, err := d.Authenticate(ctx, "alice", testldap.AlicePassword); err != nil {
+		t.Fatal(err)
+	}
+	s.Pause()
+	// The pooled connection times out on its search; the next call dials,
+	// and the service bind on the new connection times out.
+	for i := range 2 {
+		start := time.Now()
+		u, err := d.Authenticate(ctx, "alice", testldap.AlicePassword)
+		if !errors.Is(err, ldapusers.ErrUnavailable) || u.Name != "" {
+			t.Errorf("hung slapd, call %d: %+v, %v; want ErrUnavailable", i, u, err)
+		}
+		// No lower bound: only that it does not hang (generous for a
+		// loaded machine).
+		if el := time.Since(start); el > 10*cfg.Timeout {
+			t.Errorf("hung slapd, call %d: answered after %v, timeout %v", i, el, cfg.Timeout)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := d.Authenticate(cctx, "alice", testldap.AlicePassword); !errors.Is(err, ldapusers.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hung slapd with a 100ms context: %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	s.Resume()
+	var err error
+	for range 20 { // the kernel's backlog of dead connections drains first
+		if _, err = d.Authenticate(ctx, "alice", testldap.AlicePassword); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Errorf("after resume: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,6 +201,33 @@ func (s *Server) Restart() {
 	p.Stop()
 	if err := s.start(); err != nil {
 		s.t.Fatalf("testldap: restart: %v", err)
+	}
+}
+
+// Pause stops slapd with SIGSTOP: connections are still accepted by the
+// kernel, but nothing answers, as with a hung directory. Resume (also
+// called when the test ends) continues it.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+	s.t.Cleanup(s.Resume)
+}
+
+// Resume continues a paused slapd.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	data, err := os.ReadFile(filepath.Join(s.Dir, "slapd.pid"))
+	if err != nil {
+		s.t.Fatalf("testldap: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		s.t.Fatalf("testldap: slapd.pid: %v", err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		s.t.Fatalf("testldap: signal %v to slapd: %v", sig, err)
 	}
 }
 
