@@ -324,8 +324,8 @@ func (d *Directory) op(ctx context.Context, c *conn, f func() error) error {
 	c.SetTimeout(t)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	err := f()
-	if !stop() || (err != nil && ctx.Err() != nil) {
-		err = errors.Join(ctx.Err(), err)
+	if cerr := ctxDone(ctx); !stop() || (err != nil && cerr != nil) {
+		err = errors.Join(cerr, err)
 	}
 	if err == nil {
 		c.used = true
@@ -431,9 +431,9 @@ func (d *Directory) put(c *conn) {
 func (d *Directory) dial(ctx context.Context) (_ *conn, err error) {
 	d.dials.Add(1)
 	defer func() {
-		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		if cerr := ctxDone(ctx); err != nil && cerr != nil && !errors.Is(err, cerr) {
 			// The socket deadline came from ctx: say so.
-			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+			err = fmt.Errorf("%w (%w)", err, cerr)
 		}
 	}()
 	dctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
@@ -480,6 +480,18 @@ func (d *Directory) dial(ctx context.Context) (_ *conn, err error) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 	return &conn{Conn: lc}, nil
+}
+
+// ctxDone is ctx.Err(), also when ctx's deadline has passed but its timer
+// has not fired yet (a socket deadline set from it can fire first).
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // isNetwork reports whether err is the connection failing rather than the
