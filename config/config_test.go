@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/sso/ldapusers"
 )
 
 // getenv returns a fake os.Getenv backed by m.
@@ -72,7 +74,7 @@ func TestDevModeDefaults(t *testing.T) {
 		JWTTTL:            5 * time.Minute,
 		LogLevel:          "info",
 		LogFormat:         "text",
-		LDAP:              LDAP{Implementation: "custom", Timeout: 5 * time.Second, GroupSearchMode: "filter", PoolSize: 5},
+		LDAP:              ldapusers.Config{Implementation: "custom", Timeout: 5 * time.Second, GroupSearchMode: "filter", PoolSize: 5},
 		DevMode:           true,
 	}
 	got := cfg

@@ -75,21 +75,24 @@ func TestLDAPValidate(t *testing.T) {
 		{"scheme", map[string]string{"SSO_LDAP_ADDRESS": "https://ldap.example.com"}, `SSO_LDAP_ADDRESS="https://ldap.example.com": scheme must be ldap or ldaps`},
 		{"no host", map[string]string{"SSO_LDAP_ADDRESS": "ldap.example.com:389"}, `SSO_LDAP_ADDRESS="ldap.example.com:389": must be ldap://host[:port] or ldaps://host[:port]`},
 		{"ldaps and starttls", map[string]string{"SSO_LDAP_START_TLS": "true"}, `SSO_LDAP_START_TLS="true": cannot be used with an ldaps:// address, which is TLS already`},
-		{"with users file", map[string]string{"SSO_USERS_FILE": "USERS"},
+		{"with users file", map[string]string{"SSO_USERS_FILE": "@USERS@"},
 			`SSO_LDAP_ADDRESS="ldaps://dc1.example.com": cannot be used together with SSO_USERS_FILE: choose one users backend`},
 		{"no base", map[string]string{"SSO_LDAP_BASE_DN": ""}, `SSO_LDAP_BASE_DN="": required with SSO_LDAP_ADDRESS, e.g. dc=example,dc=com`},
 		{"no user", map[string]string{"SSO_LDAP_USER": ""}, `SSO_LDAP_USER="": required with SSO_LDAP_ADDRESS: the DN of the service account that searches users`},
 		{"no password", map[string]string{"SSO_LDAP_PASSWORD": ""}, `SSO_LDAP_PASSWORD="": required with SSO_LDAP_ADDRESS (or SSO_LDAP_PASSWORD_FILE)`},
 		{"password twice", map[string]string{"SSO_LDAP_PASSWORD_FILE": "PWFILE"}, `SSO_LDAP_PASSWORD_FILE="PWFILE": cannot be used together with SSO_LDAP_PASSWORD: set one`},
 		{"password file missing", map[string]string{"SSO_LDAP_PASSWORD": "", "SSO_LDAP_PASSWORD_FILE": "/nonexistent/pw"},
-			`SSO_LDAP_PASSWORD_FILE="/nonexistent/pw": cannot be opened: no such file or directory`},
-		{"ca file missing", map[string]string{"SSO_LDAP_TLS_CA_FILE": "/nonexistent/ca.pem"}, `SSO_LDAP_TLS_CA_FILE="/nonexistent/ca.pem": cannot be opened: no such file or directory`},
+			`SSO_LDAP_PASSWORD_FILE="/nonexistent/pw": cannot be read: no such file or directory`},
+		{"ca file missing", map[string]string{"SSO_LDAP_TLS_CA_FILE": "/nonexistent/ca.pem"}, `SSO_LDAP_TLS_CA_FILE="/nonexistent/ca.pem": cannot be read: no such file or directory`},
+		{"ca file not pem", map[string]string{"SSO_LDAP_TLS_CA_FILE": "@USERS@"}, `SSO_LDAP_TLS_CA_FILE="@USERS@": holds no PEM certificate`},
+		{"bad dn", map[string]string{"SSO_LDAP_ADDITIONAL_USERS_DN": "people"}, `SSO_LDAP_ADDITIONAL_USERS_DN="people": is not a DN such as ou=people,dc=example,dc=com: DN ended with incomplete type, value pair`},
+		{"bad filter", map[string]string{"SSO_LDAP_GROUPS_FILTER": "(member={dn}"}, `SSO_LDAP_GROUPS_FILTER="(member={dn}": is not a valid LDAP filter: LDAP Result Code 201 "Filter Compile Error": ldap: unexpected end of filter`},
 		{"implementation", map[string]string{"SSO_LDAP_IMPLEMENTATION": "edirectory"}, `SSO_LDAP_IMPLEMENTATION="edirectory": must be custom or activedirectory`},
 		{"timeout", map[string]string{"SSO_LDAP_TIMEOUT": "5m"}, `SSO_LDAP_TIMEOUT="5m": must be from 100ms to 1m`},
-		{"pool", map[string]string{"SSO_LDAP_POOL_SIZE": "0"}, `SSO_LDAP_POOL_SIZE="0": must be from 1 to 100`},
+		{"pool", map[string]string{"SSO_LDAP_POOL_SIZE": "101"}, `SSO_LDAP_POOL_SIZE="101": must be from 1 to 100`},
 		{"mode", map[string]string{"SSO_LDAP_GROUP_SEARCH_MODE": "nested"}, `SSO_LDAP_GROUP_SEARCH_MODE="nested": must be filter or memberof`},
 		{"filter", map[string]string{"SSO_LDAP_USERS_FILTER": "(uid=alice)"}, `SSO_LDAP_USERS_FILTER="(uid=alice)": must contain {input}, where the login name goes`},
-		{"setting without address", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_USERS_FILE": "USERS"}, `SSO_LDAP_BASE_DN="dc=example,dc=com": needs SSO_LDAP_ADDRESS, which is not set`},
+		{"setting without address", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_USERS_FILE": "@USERS@"}, `SSO_LDAP_BASE_DN="dc=example,dc=com": needs SSO_LDAP_ADDRESS, which is not set`},
 		{"neither backend", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_LDAP_BASE_DN": "", "SSO_LDAP_USER": "", "SSO_LDAP_PASSWORD": ""},
 			`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)`},
 	}
@@ -100,8 +103,9 @@ func TestLDAPValidate(t *testing.T) {
 				switch v {
 				case "":
 					delete(env, k)
-				case "USERS":
+				case "@USERS@":
 					env[k] = writeFile(t, "users.yaml", "users: {}\n")
+					tc.want = strings.Replace(tc.want, "@USERS@", env[k], 1)
 				case "PWFILE":
 					env[k] = writeFile(t, "pw", "x")
 					tc.want = strings.Replace(tc.want, "PWFILE", env[k], 1)

@@ -3,14 +3,19 @@ package ldapusers
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/example/sso/internal/shortdur"
 )
 
 // Implementations: they differ only in the defaults of the filters and
@@ -56,9 +61,10 @@ type Config struct {
 	GroupNameAttribute   string // SSO_LDAP_GROUP_NAME_ATTRIBUTE
 	GroupSearchMode      string // SSO_LDAP_GROUP_SEARCH_MODE: ModeFilter (default) or ModeMemberOf
 
-	User     string // SSO_LDAP_USER: the service account's DN (AD also takes user@domain)
-	Password string // SSO_LDAP_PASSWORD or the contents of SSO_LDAP_PASSWORD_FILE
-	PoolSize int    // SSO_LDAP_POOL_SIZE: most connections open at once
+	User         string // SSO_LDAP_USER: the service account's DN (AD also takes user@domain)
+	Password     string // SSO_LDAP_PASSWORD (secret)
+	PasswordFile string // SSO_LDAP_PASSWORD_FILE: read by New instead of Password; a trailing newline is dropped
+	PoolSize     int    // SSO_LDAP_POOL_SIZE: most connections open at once
 }
 
 type defaults struct {
@@ -84,22 +90,50 @@ var implDefaults = map[string]defaults{
 	},
 }
 
-// settingError names the setting, as config.SettingError does, so that a
-// start-up error from New reads like one from config.Load.
-func settingError(env, value, msg string) error {
-	return fmt.Errorf("ldapusers: %s=%q: %s", env, value, msg)
+// SettingError is one bad setting, named by its SSO_LDAP_* variable, as
+// config.SettingError names any other (config turns these into its own, to
+// add where the value came from). Value is never the password.
+type SettingError struct {
+	Setting string // e.g. "SSO_LDAP_USERS_FILTER"
+	Value   string
+	Msg     string // what is wrong and what would be valid
 }
 
-// normalize fills the defaults and checks every field; it returns the
-// first problem, naming its setting.
-func (c Config) normalize() (Config, error) {
+func (e *SettingError) Error() string { return fmt.Sprintf("%s=%q: %s", e.Setting, e.Value, e.Msg) }
+
+// Enabled reports whether an LDAP directory is configured (Address set).
+func (c Config) Enabled() bool { return c.Address != "" }
+
+// Problems returns every bad setting of c, defaults applied; nil when New
+// would accept it. It reads PasswordFile and TLSCAFile. This is the one
+// place the LDAP settings are checked: config.Validate reports these.
+func (c Config) Problems() []*SettingError {
+	_, probs := c.normalize()
+	if len(probs) == 0 {
+		if _, err := c.tlsConfig(); err != nil {
+			var se *SettingError
+			if errors.As(err, &se) {
+				probs = append(probs, se)
+			}
+		}
+	}
+	return probs
+}
+
+// normalize fills the defaults, reads PasswordFile into Password and
+// checks every field.
+func (c Config) normalize() (Config, []*SettingError) {
+	var probs []*SettingError
+	bad := func(env, value, msg string) { probs = append(probs, &SettingError{env, value, msg}) }
+
 	if c.Implementation == "" {
 		c.Implementation = Custom
 	}
 	c.Implementation = strings.ToLower(c.Implementation)
 	d, ok := implDefaults[c.Implementation]
 	if !ok {
-		return c, settingError("SSO_LDAP_IMPLEMENTATION", c.Implementation, "must be custom or activedirectory")
+		bad("SSO_LDAP_IMPLEMENTATION", c.Implementation, "must be custom or activedirectory")
+		d = implDefaults[Custom] // check the rest against something
 	}
 	fill := func(p *string, def string) {
 		if *p == "" {
@@ -112,9 +146,7 @@ func (c Config) normalize() (Config, error) {
 	fill(&c.DisplayNameAttribute, d.displayName)
 	fill(&c.GroupsFilter, d.groupsFilter)
 	fill(&c.GroupNameAttribute, d.groupName)
-	if c.GroupSearchMode == "" {
-		c.GroupSearchMode = ModeFilter
-	}
+	fill(&c.GroupSearchMode, ModeFilter)
 	c.GroupSearchMode = strings.ToLower(c.GroupSearchMode)
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
@@ -123,64 +155,84 @@ func (c Config) normalize() (Config, error) {
 		c.PoolSize = DefaultPoolSize
 	}
 
-	if _, _, err := parseAddress(c.Address); err != nil {
-		return c, settingError("SSO_LDAP_ADDRESS", c.Address, err.Error())
-	}
-	if hostport, ldaps, _ := parseAddress(c.Address); !ldaps && !c.StartTLS && !loopback(hostport) {
-		return c, settingError("SSO_LDAP_ADDRESS", c.Address, "plain ldap:// would send passwords in clear: use ldaps:// or set SSO_LDAP_START_TLS=true (plain is allowed only to a loopback host)")
-	}
-	if strings.HasPrefix(strings.ToLower(c.Address), "ldaps://") && c.StartTLS {
-		return c, settingError("SSO_LDAP_START_TLS", "true", "cannot be used with an ldaps:// address, which is TLS already")
+	if hostport, ldaps, err := parseAddress(c.Address); err != nil {
+		bad("SSO_LDAP_ADDRESS", c.Address, err.Error())
+	} else if ldaps && c.StartTLS {
+		bad("SSO_LDAP_START_TLS", "true", "cannot be used with an ldaps:// address, which is TLS already")
+	} else if !ldaps && !c.StartTLS && !loopback(hostport) {
+		bad("SSO_LDAP_ADDRESS", c.Address, "plain ldap:// would send passwords in clear: use ldaps:// or set SSO_LDAP_START_TLS=true (plain is allowed only to a loopback host)")
 	}
 	if c.Timeout < 100*time.Millisecond || c.Timeout > time.Minute {
-		return c, settingError("SSO_LDAP_TIMEOUT", c.Timeout.String(), "must be from 100ms to 1m")
+		bad("SSO_LDAP_TIMEOUT", shortdur.String(c.Timeout), "must be from 100ms to 1m")
 	}
 	if c.PoolSize < 1 || c.PoolSize > 100 {
-		return c, settingError("SSO_LDAP_POOL_SIZE", fmt.Sprint(c.PoolSize), "must be from 1 to 100")
+		bad("SSO_LDAP_POOL_SIZE", strconv.Itoa(c.PoolSize), "must be from 1 to 100")
 	}
 	if c.BaseDN == "" {
-		return c, settingError("SSO_LDAP_BASE_DN", "", "required, e.g. dc=example,dc=com")
+		bad("SSO_LDAP_BASE_DN", "", "required with SSO_LDAP_ADDRESS, e.g. dc=example,dc=com")
 	}
 	for _, dn := range []struct{ env, v string }{
 		{"SSO_LDAP_BASE_DN", c.BaseDN}, {"SSO_LDAP_ADDITIONAL_USERS_DN", c.AdditionalUsersDN}, {"SSO_LDAP_ADDITIONAL_GROUPS_DN", c.AdditionalGroupsDN},
 	} {
 		if _, err := ldap.ParseDN(dn.v); err != nil {
-			return c, settingError(dn.env, dn.v, "is not a DN such as ou=people,dc=example,dc=com: "+err.Error())
+			bad(dn.env, dn.v, "is not a DN such as ou=people,dc=example,dc=com: "+err.Error())
 		}
 	}
+	attrOK := true
 	for _, a := range []struct{ env, v string }{
 		{"SSO_LDAP_USERNAME_ATTRIBUTE", c.UsernameAttribute}, {"SSO_LDAP_MAIL_ATTRIBUTE", c.MailAttribute},
 		{"SSO_LDAP_DISPLAY_NAME_ATTRIBUTE", c.DisplayNameAttribute}, {"SSO_LDAP_GROUP_NAME_ATTRIBUTE", c.GroupNameAttribute},
 	} {
 		if !validAttribute(a.v) {
-			return c, settingError(a.env, a.v, "must be an attribute name (letters, digits, hyphens) or an OID")
+			bad(a.env, a.v, "must be an attribute name (letters, digits, hyphens) or an OID")
+			attrOK = false
 		}
 	}
 	if !strings.Contains(c.UsersFilter, "{input}") {
-		return c, settingError("SSO_LDAP_USERS_FILTER", c.UsersFilter, "must contain {input}, where the login name goes")
-	}
-	if _, err := ldap.CompileFilter(c.userFilter("x")); err != nil {
-		return c, settingError("SSO_LDAP_USERS_FILTER", c.UsersFilter, "is not a valid LDAP filter: "+err.Error())
+		bad("SSO_LDAP_USERS_FILTER", c.UsersFilter, "must contain {input}, where the login name goes")
+	} else if _, err := ldap.CompileFilter(c.userFilter("x")); err != nil && attrOK {
+		bad("SSO_LDAP_USERS_FILTER", c.UsersFilter, "is not a valid LDAP filter: "+err.Error())
 	}
 	switch c.GroupSearchMode {
 	case ModeFilter:
 		if !strings.Contains(c.GroupsFilter, "{dn}") && !strings.Contains(c.GroupsFilter, "{username}") && !strings.Contains(c.GroupsFilter, "{input}") {
-			return c, settingError("SSO_LDAP_GROUPS_FILTER", c.GroupsFilter, "must contain {dn}, {username} or {input}, or it finds the same groups for everyone")
-		}
-		if _, err := ldap.CompileFilter(c.groupFilter("x", "x", "cn=x")); err != nil {
-			return c, settingError("SSO_LDAP_GROUPS_FILTER", c.GroupsFilter, "is not a valid LDAP filter: "+err.Error())
+			bad("SSO_LDAP_GROUPS_FILTER", c.GroupsFilter, "must contain {dn}, {username} or {input}, or it finds the same groups for everyone")
+		} else if _, err := ldap.CompileFilter(c.groupFilter("x", "x", "cn=x")); err != nil {
+			bad("SSO_LDAP_GROUPS_FILTER", c.GroupsFilter, "is not a valid LDAP filter: "+err.Error())
 		}
 	case ModeMemberOf:
 	default:
-		return c, settingError("SSO_LDAP_GROUP_SEARCH_MODE", c.GroupSearchMode, "must be filter or memberof")
+		bad("SSO_LDAP_GROUP_SEARCH_MODE", c.GroupSearchMode, "must be filter or memberof")
 	}
 	if c.User == "" {
-		return c, settingError("SSO_LDAP_USER", "", "required: the DN of the service account that searches for users")
+		bad("SSO_LDAP_USER", "", "required with SSO_LDAP_ADDRESS: the DN of the service account that searches users")
 	}
-	if c.Password == "" {
-		return c, settingError("SSO_LDAP_PASSWORD", "", "required (or SSO_LDAP_PASSWORD_FILE): the service account's password")
+	switch {
+	case c.Password != "" && c.PasswordFile != "":
+		bad("SSO_LDAP_PASSWORD_FILE", c.PasswordFile, "cannot be used together with SSO_LDAP_PASSWORD: set one")
+	case c.PasswordFile != "":
+		data, err := os.ReadFile(c.PasswordFile)
+		// Editors and echo end files with a newline; no password does.
+		c.Password = strings.TrimRight(string(data), "\r\n")
+		if err != nil {
+			bad("SSO_LDAP_PASSWORD_FILE", c.PasswordFile, "cannot be read: "+pathErrMsg(err))
+		} else if c.Password == "" {
+			bad("SSO_LDAP_PASSWORD_FILE", c.PasswordFile, "is empty")
+		}
+	case c.Password == "":
+		bad("SSO_LDAP_PASSWORD", "", "required with SSO_LDAP_ADDRESS (or SSO_LDAP_PASSWORD_FILE)")
 	}
-	return c, nil
+	return c, probs
+}
+
+// pathErrMsg drops the path from an *fs.PathError, which the message
+// already names.
+func pathErrMsg(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // parseAddress returns the host:port to dial and whether the connection
@@ -253,11 +305,11 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	if c.TLSCAFile != "" {
 		pem, err := os.ReadFile(c.TLSCAFile)
 		if err != nil {
-			return nil, settingError("SSO_LDAP_TLS_CA_FILE", c.TLSCAFile, "cannot be read: "+err.Error())
+			return nil, &SettingError{"SSO_LDAP_TLS_CA_FILE", c.TLSCAFile, "cannot be read: " + pathErrMsg(err)}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, settingError("SSO_LDAP_TLS_CA_FILE", c.TLSCAFile, "holds no PEM certificate")
+			return nil, &SettingError{"SSO_LDAP_TLS_CA_FILE", c.TLSCAFile, "holds no PEM certificate"}
 		}
 		tc.RootCAs = pool
 	}

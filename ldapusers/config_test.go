@@ -3,6 +3,7 @@ package ldapusers
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,51 @@ func TestGroupFromDN(t *testing.T) {
 		if got := groupFromDN(tc.dn, tc.attr); got != tc.want {
 			t.Errorf("groupFromDN(%q, %q) = %q, want %q", tc.dn, tc.attr, got, tc.want)
 		}
+	}
+}
+
+// Every problem at once, each naming its setting, never the password.
+func TestProblems(t *testing.T) {
+	cfg := Config{Address: "ldap://dc1.example.com", Password: "hunter2", PasswordFile: "/x", UsersFilter: "(uid=x)", PoolSize: -1}
+	var got []string
+	for _, p := range cfg.Problems() {
+		got = append(got, p.Setting)
+		if strings.Contains(p.Error(), "hunter2") {
+			t.Errorf("problem shows the password: %v", p)
+		}
+	}
+	want := []string{"SSO_LDAP_ADDRESS", "SSO_LDAP_POOL_SIZE", "SSO_LDAP_BASE_DN", "SSO_LDAP_USERS_FILTER", "SSO_LDAP_USER", "SSO_LDAP_PASSWORD_FILE"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Problems() settings = %v, want %v", got, want)
+	}
+	if _, err := New(cfg); err == nil || strings.Count(err.Error(), "\n") != len(want)-1 {
+		t.Errorf("New = %v, want %d lines", err, len(want))
+	}
+	if p := validConfig().Problems(); p != nil {
+		t.Errorf("valid config: %v", p)
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := validConfig()
+	cfg.Password, cfg.PasswordFile = "", write("pw", "s3cret\r\n")
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Config().Password; got != "s3cret" {
+		t.Errorf("password from file = %q, want s3cret", got)
+	}
+	cfg.PasswordFile = write("empty", "\n")
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), `SSO_LDAP_PASSWORD_FILE="`+cfg.PasswordFile+`": is empty`) {
+		t.Errorf("empty password file: %v", err)
 	}
 }

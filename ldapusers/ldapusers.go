@@ -67,9 +67,13 @@ type conn struct {
 // connect: the first Authenticate does, so that sso starts while the
 // directory is down (logins then fail with ErrUnavailable).
 func New(cfg Config) (*Directory, error) {
-	cfg, err := cfg.normalize()
-	if err != nil {
-		return nil, err
+	cfg, probs := cfg.normalize()
+	if len(probs) > 0 {
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = fmt.Errorf("ldapusers: %w", p)
+		}
+		return nil, errors.Join(errs...)
 	}
 	tc, err := cfg.tlsConfig()
 	if err != nil {

@@ -271,8 +271,7 @@ func TestContext(t *testing.T) {
 	}
 }
 
-// The settings as an operator writes them, through config.Load and
-// FromConfig: StartTLS with the CA file and server name, the password
+// The settings as an operator writes them, through config.Load: StartTLS with the CA file and server name, the password
 // from a file.
 func TestFromConfig(t *testing.T) {
 	s := testldap.Start(t)
@@ -298,11 +297,7 @@ func TestFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.Load: %v", err)
 	}
-	lc, err := ldapusers.FromConfig(cfg)
-	if err != nil {
-		t.Fatalf("FromConfig: %v", err)
-	}
-	d := newDir(t, lc)
+	d := newDir(t, cfg.LDAP)
 	u, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword)
 	if err != nil || !slices.Equal(u.Groups, []string{"admins", "dev"}) {
 		t.Errorf("alice = %+v, %v", u, err)

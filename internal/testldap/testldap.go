@@ -15,6 +15,7 @@
 package testldap
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -209,14 +210,31 @@ func (s *Server) Restart() {
 // called when the test ends) continues it.
 func (s *Server) Pause() {
 	s.t.Helper()
-	s.signal(syscall.SIGSTOP)
+	pid := s.signal(syscall.SIGSTOP)
 	s.t.Cleanup(s.Resume)
+	// kill returns before every thread has stopped: wait until the
+	// kernel says the process is stopped (state T in /proc/pid/stat).
+	deadline := time.Now().Add(startTimeout)
+	for {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			s.t.Fatalf("testldap: %v", err)
+		}
+		// pid (comm) state ...: comm may hold spaces, so look after ')'.
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "T" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("testldap: slapd not stopped after SIGSTOP: %s", stat)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Resume continues a paused slapd.
 func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
 
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) signal(sig syscall.Signal) int {
 	s.t.Helper()
 	data, err := os.ReadFile(filepath.Join(s.Dir, "slapd.pid"))
 	if err != nil {
@@ -226,9 +244,10 @@ func (s *Server) signal(sig syscall.Signal) {
 	if err != nil {
 		s.t.Fatalf("testldap: slapd.pid: %v", err)
 	}
-	if err := syscall.Kill(pid, sig); err != nil {
+	if err := syscall.Kill(pid, sig); err != nil && !(sig == syscall.SIGCONT && errors.Is(err, syscall.ESRCH)) {
 		s.t.Fatalf("testldap: signal %v to slapd: %v", sig, err)
 	}
+	return pid
 }
 
 // Addr is the host:port of the plain listener.
