@@ -273,7 +273,7 @@ func TestContext(t *testing.T) {
 
 // The settings as an operator writes them, through config.Load: StartTLS with the CA file and server name, the password
 // from a file.
-func TestFromConfig(t *testing.T) {
+func TestSettings(t *testing.T) {
 	s := testldap.Start(t)
 	pwFile := filepath.Join(t.TempDir(), "ldap.pw")
 	if err := os.WriteFile(pwFile, []byte(testldap.ServicePW+"\n"), 0o600); err != nil {
