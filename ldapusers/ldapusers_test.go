@@ -49,7 +49,7 @@ func wantInvalid(t *testing.T, d *ldapusers.Directory, login, password string) {
 		t.Errorf("Authenticate(%q, %q) = %+v, %v; want users.ErrInvalidCredentials", login, password, u, err)
 	}
 	if u.Name != "" {
-		t.Errorf("Authenticate(%q) returned user %q with its error", login, u.Name)
+		t.Errorf("Authenticate(%q) returned user %q, want none", login, u.Name)
 	}
 }
 
@@ -346,5 +346,43 @@ func TestHungDirectory(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("after resume: %v", err)
+	}
+}
+
+// Implementation activedirectory against the AD-shaped directory: the
+// sAMAccountName and group defaults, the groups filter on sAMAccountType,
+// DNs with spaces, and a disabled account (userAccountControl 514) refused
+// both by a filter with the bitwise rule and, when the filter lacks it, by
+// the check on the entry found.
+func TestActiveDirectory(t *testing.T) {
+	s := testldap.Start(t)
+	for name, filter := range map[string]string{
+		"filter with the disabled bit": "(&({username_attribute}={input})(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))",
+		"filter without it":            "(&({username_attribute}={input})(objectClass=user))",
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := newDir(t, ldapusers.Config{
+				Address:           s.LDAPS,
+				TLSCAFile:         s.CAFile,
+				TLSServerName:     testldap.ServerName,
+				Implementation:    ldapusers.ActiveDirectory,
+				BaseDN:            testldap.ADBaseDN,
+				AdditionalUsersDN: "CN=Users",
+				UsersFilter:       filter,
+				User:              testldap.ADServiceDN,
+				Password:          testldap.ADServicePW,
+			})
+			ctx := context.Background()
+			u, err := d.Authenticate(ctx, "Dave", testldap.DavePassword)
+			if err != nil || u.Name != "dave" || u.Email != "dave@corp.test" || u.DisplayName != "Dave Example" || !slices.Equal(u.Groups, []string{"Staff"}) {
+				t.Errorf("dave = %+v, %v; want dave in [Staff] only", u, err)
+			}
+			wantInvalid(t, d, "dave", "wrong")
+			wantInvalid(t, d, "erin", testldap.ErinPassword)
+			wantInvalid(t, d, "*", testldap.DavePassword)
+			if _, ok, err := d.Lookup(ctx, "erin"); ok || err != nil {
+				t.Errorf("Lookup(erin) = %v, %v; want not found", ok, err)
+			}
+		})
 	}
 }

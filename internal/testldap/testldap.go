@@ -6,6 +6,10 @@
 //	ou=groups: groupOfNames admins and dev, with member; memberOf on the
 //	           users through slapd's memberof overlay
 //
+// and, in a second database under ADBaseDN, an Active Directory-shaped
+// one (ADEntries: sAMAccountName, userAccountControl, groups with
+// sAMAccountType).
+//
 // slapd listens on ldap:// (StartTLS offered) and ldaps://, with a throwaway
 // CA and a certificate for ServerName. Start skips the test when slapd is
 // not installed, or fails it when SSO_REQUIRE_TOOLS=1; the server stops
@@ -56,6 +60,21 @@ const (
 	DisabledFilter = "(&({username_attribute}={input})(objectClass=person)(!(employeeType=disabled)))"
 )
 
+// The Active Directory-shaped directory under ADBaseDN, in the same slapd
+// (a second database, with adSchema): users with
+// sAMAccountName and userAccountControl, groups of objectClass group with
+// sAMAccountType. Its objectCategory values are DNs as in AD, but OpenLDAP
+// does not expand objectCategory=person as AD does, so the AD default users
+// filter matches nothing here: tests give their own.
+const (
+	ADBaseDN     = "dc=corp,dc=test"
+	ADRootDN     = "cn=admin," + ADBaseDN
+	ADServiceDN  = "CN=sso,CN=Users," + ADBaseDN
+	ADServicePW  = "ad-reader-secret"
+	DavePassword = "dave-pw" // dave: enabled (userAccountControl 512), in group Staff
+	ErinPassword = "erin-pw" // erin: disabled (userAccountControl 514), in group Staff
+)
+
 const startTimeout = 15 * time.Second
 
 // Server is one running slapd.
@@ -93,13 +112,15 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("testldap: %v", err)
 	}
 	s := &Server{Dir: dir, CAPEM: tlsFiles.CAPEM, CAFile: filepath.Join(dir, "ca.pem"), t: t, bin: bin}
-	for name, data := range map[string][]byte{"ca.pem": tlsFiles.CAPEM, "cert.pem": tlsFiles.CertPEM, "key.pem": tlsFiles.KeyPEM} {
+	for name, data := range map[string][]byte{"ca.pem": tlsFiles.CAPEM, "cert.pem": tlsFiles.CertPEM, "key.pem": tlsFiles.KeyPEM, "ad.schema": []byte(adSchema)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatalf("testldap: %v", err)
 		}
 	}
-	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
-		t.Fatalf("testldap: %v", err)
+	for _, db := range []string{"db", "addb"} {
+		if err := os.Mkdir(filepath.Join(dir, db), 0o700); err != nil {
+			t.Fatalf("testldap: %v", err)
+		}
 	}
 	s.conf = filepath.Join(dir, "slapd.conf")
 	if err := os.WriteFile(s.conf, []byte(config(dir)), 0o600); err != nil {
@@ -121,11 +142,25 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// adSchema holds the few Active Directory attributes and classes the AD
+// tests need, with AD's OIDs and matching rules. Debian's msuser.schema
+// is not used: it defines memberOf, which breaks the memberof overlay, and
+// gives sAMAccountName no equality rule.
+const adSchema = `attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.302 NAME 'sAMAccountType' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.750 NAME 'groupType' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.782 NAME 'objectCategory' EQUALITY distinguishedNameMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 SINGLE-VALUE )
+objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL MAY ( sAMAccountName $ userAccountControl $ sAMAccountType $ objectCategory $ displayName $ mail ) )
+objectclass ( 1.2.840.113556.1.5.8 NAME 'group' SUP top STRUCTURAL MUST cn MAY ( member $ groupType $ sAMAccountType $ sAMAccountName $ objectCategory $ mail ) )
+`
+
 func config(dir string) string {
 	return `include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
+include ` + dir + `/ad.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
@@ -151,6 +186,21 @@ access to attrs=userPassword
   by * none
 access to *
   by dn.exact="` + ServiceDN + `" read
+  by self read
+  by * none
+
+database mdb
+maxsize 10485760
+suffix "` + ADBaseDN + `"
+rootdn "` + ADRootDN + `"
+rootpw ` + RootPassword + `
+directory ` + dir + `/addb
+overlay memberof
+access to attrs=userPassword
+  by anonymous auth
+  by * none
+access to *
+  by dn.exact="` + ADServiceDN + `" read
   by self read
   by * none
 `
@@ -282,16 +332,53 @@ func Entries() []Entry {
 	}
 }
 
-func (s *Server) load() error {
-	c, err := s.RootConn()
-	if err != nil {
-		return err
+// ADEntries are the Active Directory-shaped entries under ADBaseDN.
+func ADEntries() []Entry {
+	users := "CN=Users," + ADBaseDN
+	ad := func(class ...string) map[string][]string {
+		return map[string][]string{"objectClass": class, "objectCategory": {"CN=Person,CN=Schema,CN=Configuration," + ADBaseDN}}
 	}
-	defer c.Close()
-	for _, e := range Entries() {
-		if err := Add(c, e); err != nil {
+	with := func(m map[string][]string, kv ...string) map[string][]string {
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = append(m[kv[i]], kv[i+1])
+		}
+		return m
+	}
+	person := []string{"top", "person", "organizationalPerson", "user"}
+	dave, erin := "CN=Dave Example,"+users, "CN=Erin Example,"+users
+	return []Entry{
+		{ADBaseDN, map[string][]string{"objectClass": {"top", "dcObject", "organization"}, "dc": {"corp"}, "o": {"Corp"}}},
+		{users, map[string][]string{"objectClass": {"top", "organizationalRole"}, "cn": {"Users"}}},
+		{ADServiceDN, map[string][]string{"objectClass": {"top", "person"}, "cn": {"sso"}, "sn": {"sso"}, "userPassword": {ADServicePW}}},
+		{dave, with(ad(person...), "cn", "Dave Example", "sn", "Example", "sAMAccountName", "dave", "userAccountControl", "512",
+			"mail", "dave@corp.test", "displayName", "Dave Example", "userPassword", DavePassword)},
+		{erin, with(ad(person...), "cn", "Erin Example", "sn", "Example", "sAMAccountName", "erin", "userAccountControl", "514",
+			"mail", "erin@corp.test", "userPassword", ErinPassword)},
+		// A global security group, and a group-class entry whose
+		// sAMAccountType is no group's, which the AD groups filter leaves out.
+		{"CN=Staff," + users, with(ad("top", "group"), "cn", "Staff", "groupType", "-2147483646", "sAMAccountType", "268435456",
+			"member", dave, "member", erin)},
+		{"CN=Not A Group," + users, with(ad("top", "group"), "cn", "Not A Group", "groupType", "2", "sAMAccountType", "805306368",
+			"member", dave)},
+	}
+}
+
+func (s *Server) load() error {
+	for _, db := range []struct {
+		root    string
+		entries []Entry
+	}{{RootDN, Entries()}, {ADRootDN, ADEntries()}} {
+		c, err := s.conn(db.root)
+		if err != nil {
 			return err
 		}
+		for _, e := range db.entries {
+			if err := Add(c, e); err != nil {
+				c.Close()
+				return err
+			}
+		}
+		c.Close()
 	}
 	return nil
 }
@@ -310,15 +397,17 @@ func Add(c *ldap.Conn, e Entry) error {
 
 // RootConn is a connection bound as the root DN, for a test that changes
 // the directory; the caller closes it.
-func (s *Server) RootConn() (*ldap.Conn, error) {
+func (s *Server) RootConn() (*ldap.Conn, error) { return s.conn(RootDN) }
+
+func (s *Server) conn(rootDN string) (*ldap.Conn, error) {
 	c, err := ldap.DialURL(s.URL, ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}))
 	if err != nil {
 		return nil, err
 	}
 	c.SetTimeout(10 * time.Second)
-	if err := c.Bind(RootDN, RootPassword); err != nil {
+	if err := c.Bind(rootDN, RootPassword); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("bind %s: %w", RootDN, err)
+		return nil, fmt.Errorf("bind %s: %w", rootDN, err)
 	}
 	return c, nil
 }
