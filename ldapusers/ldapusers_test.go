@@ -386,3 +386,56 @@ func TestActiveDirectory(t *testing.T) {
 		})
 	}
 }
+
+// The README's OpenLDAP example works: its block, with the deployment's
+// address, CA, certificate name and password file replaced by the test
+// server's, logs alice in with her groups and refuses carol.
+func TestREADMEOpenLDAP(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "<!-- ldap-openldap -->\n```sh\n")
+	block, _, ok2 := strings.Cut(block, "```\n<!-- /ldap-openldap -->")
+	if !ok || !ok2 {
+		t.Fatal("README.md has no ldap-openldap block")
+	}
+	s := testldap.Start(t)
+	pwFile := filepath.Join(t.TempDir(), "ldap-password")
+	if err := os.WriteFile(pwFile, []byte(testldap.ServicePW+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SSO_COOKIE_DOMAINS": "example.com", "SSO_SECRET_KEYS": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="}
+	for _, line := range strings.Split(block, "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(k, "SSO_LDAP_") {
+			t.Fatalf("README line %q is not SSO_LDAP_X=value", line)
+		}
+		env[k] = strings.Trim(v, "'")
+	}
+	for k, v := range map[string]string{
+		"SSO_LDAP_ADDRESS": s.URL, "SSO_LDAP_TLS_CA_FILE": s.CAFile, "SSO_LDAP_TLS_SERVER_NAME": testldap.ServerName, "SSO_LDAP_PASSWORD_FILE": pwFile,
+	} {
+		if k != "SSO_LDAP_TLS_SERVER_NAME" && env[k] == "" {
+			t.Fatalf("README block does not set %s", k)
+		}
+		env[k] = v
+	}
+	if env["SSO_LDAP_START_TLS"] != "true" || env["SSO_LDAP_BASE_DN"] != testldap.BaseDN || env["SSO_LDAP_USER"] != testldap.ServiceDN {
+		t.Fatalf("README block: StartTLS %q, base %q, user %q; the test directory has %q, %q", env["SSO_LDAP_START_TLS"],
+			env["SSO_LDAP_BASE_DN"], env["SSO_LDAP_USER"], testldap.BaseDN, testldap.ServiceDN)
+	}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	d := newDir(t, cfg.LDAP)
+	u, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword)
+	if err != nil || !slices.Equal(u.Groups, []string{"admins", "dev"}) || u.Email != "alice@example.test" {
+		t.Errorf("alice = %+v, %v", u, err)
+	}
+	wantInvalid(t, d, "carol", testldap.CarolPassword)
+}

@@ -43,7 +43,7 @@ const RequireEnv = "SSO_REQUIRE_TOOLS"
 
 // The directory's fixed names and passwords (test data only).
 const (
-	BaseDN        = "dc=example,dc=test"
+	BaseDN        = "dc=example,dc=com"
 	RootDN        = "cn=admin," + BaseDN
 	RootPassword  = "root-secret"
 	ServiceDN     = "cn=sso-reader,ou=services," + BaseDN
