@@ -439,3 +439,25 @@ func TestREADMEOpenLDAP(t *testing.T) {
 	}
 	wantInvalid(t, d, "carol", testldap.CarolPassword)
 }
+
+// A users filter that lets one login match several entries refuses the
+// login rather than pick one (here: a mail suffix matches everyone).
+func TestAmbiguousLogin(t *testing.T) {
+	s := testldap.Start(t)
+	cfg := baseConfig(s)
+	cfg.UsersFilter = "(&(objectClass=inetOrgPerson)(|(uid={input})(mail=*@{input})))"
+	d := newDir(t, cfg)
+	if u, err := d.Authenticate(context.Background(), "alice", testldap.AlicePassword); err != nil || u.Name != "alice" {
+		t.Fatalf("alice = %+v, %v", u, err)
+	}
+	for _, pw := range []string{testldap.AlicePassword, testldap.BobPassword} {
+		wantInvalid(t, d, "example.test", pw)
+	}
+	cfg.PoolSize = 1
+	d = newDir(t, cfg)
+	wantInvalid(t, d, "example.test", testldap.AlicePassword)
+	// The refusal left the connection usable.
+	if _, err := d.Authenticate(context.Background(), "bob", testldap.BobPassword); err != nil || d.Stats().Dials != 1 {
+		t.Errorf("after an ambiguous login: %v, %+v; want the same connection", err, d.Stats())
+	}
+}
