@@ -26,8 +26,8 @@
 // business: Active Directory's default filter leaves out
 // userAccountControl's ACCOUNTDISABLE bit (and Implementation
 // ActiveDirectory also checks the bit on the entry found); OpenLDAP has no
-// standard flag, so add a condition such as (!(employeeType=disabled)) or
-// (!(pwdAccountLockedTime=*)) to the filter, as the tests do.
+// standard flag, so add a condition such as (!(employeeType=disabled)) to
+// the filter, as the tests do.
 //
 // Anything that is not the directory's answer about the credentials — the
 // server down, a timeout, the service account refused, a missing base DN —
