@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/example/sso/ldapusers"
 )
 
 // getenv returns a fake os.Getenv backed by m.
@@ -72,6 +74,7 @@ func TestDevModeDefaults(t *testing.T) {
 		JWTTTL:            5 * time.Minute,
 		LogLevel:          "info",
 		LogFormat:         "text",
+		LDAP:              ldapusers.Config{Implementation: "custom", Timeout: 5 * time.Second, GroupSearchMode: "filter", PoolSize: 5},
 		DevMode:           true,
 		OIDC: OIDCEnv{ID: "oidc", Scopes: []string{"openid", "email", "profile"}, UserClaim: "preferred_username",
 			EmailClaim: "email", GroupsClaim: "groups", RequireVerifiedEmail: true},
@@ -373,7 +376,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		`SSO_COOKIE_SAMESITE="sideways": must be one of lax, strict, none`,
 		`SSO_SESSION_IDLE="forever": must be a Go duration such as 90s, 15m or 8h`,
 		`SSO_SECRET_KEYS="": required outside dev mode; generate a key with: head -c 32 /dev/urandom | base64`,
-		`SSO_USERS_FILE="": required outside dev mode`,
+		`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)`,
 		`SSO_LOG_LEVEL="loud": must be one of debug, info, warn, error`,
 	}
 	got := problems(err)
@@ -643,9 +646,9 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s default %q does not parse: %s", s.env, s.def, msg)
 		}
 	}
-	// Every field but DevMode, Notes, sources and the OIDC ones is a
-	// setting, and so is every field of OIDC.
-	if n := reflect.TypeOf(c).NumField() - 6 + reflect.TypeOf(c.OIDC).NumField(); len(seen) != n {
+	// Every field but DevMode, Notes, sources, the OIDC ones and LDAP is a
+	// setting, and so is every field of OIDC and of LDAP.
+	if n := reflect.TypeOf(c).NumField() - 7 + reflect.TypeOf(c.OIDC).NumField() + reflect.TypeOf(c.LDAP).NumField(); len(seen) != n {
 		t.Errorf("settings() has %d entries, Config has %d setting fields", len(seen), n)
 	}
 }

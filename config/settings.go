@@ -6,46 +6,48 @@ import (
 	"time"
 
 	"github.com/example/sso/federation"
+	"github.com/example/sso/ldapusers"
 )
 
 // Config is the validated, typed configuration of sso. Load fills it from
 // flags, environment and an optional YAML file; each field names the
 // environment variable it comes from.
 type Config struct {
-	Listen              string        // SSO_LISTEN, host:port
-	CookieDomains       []string      // SSO_COOKIE_DOMAINS; ["example.test"] in dev mode
-	CookieName          string        // SSO_COOKIE_NAME
-	CookieSameSite      string        // SSO_COOKIE_SAMESITE: "lax", "strict" or "none"
-	CookieSecure        bool          // SSO_COOKIE_SECURE
-	SessionIdle         time.Duration // SSO_SESSION_IDLE
-	SessionMax          time.Duration // SSO_SESSION_MAX
-	SessionRefresh      time.Duration // SSO_SESSION_REFRESH: least interval between last-seen writes
-	SessionMaxPerUser   int           // SSO_SESSION_MAX_PER_USER: sessions one user may hold; logins beyond it end the oldest
-	LoginMaxRetries     int           // SSO_LOGIN_MAX_RETRIES: failed logins per user within LoginFindTime before a ban; 0: off
-	LoginFindTime       time.Duration // SSO_LOGIN_FIND_TIME: window in which failed logins count
-	LoginBanTime        time.Duration // SSO_LOGIN_BAN_TIME: how long a ban lasts
-	LoginMemory         int           // SSO_LOGIN_MEMORY: MiB that password checks under way may take
-	SecretKeys          string        // SSO_SECRET_KEYS, raw; cmd/sso parses it with ticket.ParseKeys
-	RedisURL            string        // SSO_REDIS_URL
-	RedisSentinelMaster string        // SSO_REDIS_SENTINEL_MASTER
-	RedisSentinelAddrs  []string      // SSO_REDIS_SENTINEL_ADDRS
-	RedisClusterAddrs   []string      // SSO_REDIS_CLUSTER_ADDRS
-	RedisPassword       string        // SSO_REDIS_PASSWORD, for sentinel and cluster
-	StoreTimeout        time.Duration // SSO_STORE_TIMEOUT: deadline of each Redis call on the request path
-	AuthCache           time.Duration // SSO_AUTH_CACHE: how long a verified session or key may answer from memory; 0: off
-	UsersFile           string        // SSO_USERS_FILE
-	LoginURL            string        // SSO_LOGIN_URL, without trailing slash
-	DefaultRedirect     string        // SSO_DEFAULT_REDIRECT; "" means the login hub page
-	CORSOrigins         []string      // SSO_CORS_ORIGINS; nil means the caller derives them
-	CORSHeaders         []string      // SSO_CORS_HEADERS: request headers allowed in preflights besides the defaults
-	LoginOrigins        []string      // SSO_LOGIN_ORIGINS: origins besides the hub's own from which POST /api/session may log in
-	TrustedProxies      []string      // SSO_TRUSTED_PROXIES, as masked CIDR prefixes
-	JWTIssuer           string        // SSO_JWT_ISSUER
-	JWTAudience         string        // SSO_JWT_AUDIENCE
-	JWTTTL              time.Duration // SSO_JWT_TTL
-	JWTKeyFiles         []string      // SSO_JWT_KEY_FILES; nil means keys derived from SSO_SECRET_KEYS
-	LogLevel            string        // SSO_LOG_LEVEL: "debug", "info", "warn" or "error"
-	LogFormat           string        // SSO_LOG_FORMAT: "text" or "json"
+	Listen              string           // SSO_LISTEN, host:port
+	CookieDomains       []string         // SSO_COOKIE_DOMAINS; ["example.test"] in dev mode
+	CookieName          string           // SSO_COOKIE_NAME
+	CookieSameSite      string           // SSO_COOKIE_SAMESITE: "lax", "strict" or "none"
+	CookieSecure        bool             // SSO_COOKIE_SECURE
+	SessionIdle         time.Duration    // SSO_SESSION_IDLE
+	SessionMax          time.Duration    // SSO_SESSION_MAX
+	SessionRefresh      time.Duration    // SSO_SESSION_REFRESH: least interval between last-seen writes
+	SessionMaxPerUser   int              // SSO_SESSION_MAX_PER_USER: sessions one user may hold; logins beyond it end the oldest
+	LoginMaxRetries     int              // SSO_LOGIN_MAX_RETRIES: failed logins per user within LoginFindTime before a ban; 0: off
+	LoginFindTime       time.Duration    // SSO_LOGIN_FIND_TIME: window in which failed logins count
+	LoginBanTime        time.Duration    // SSO_LOGIN_BAN_TIME: how long a ban lasts
+	LoginMemory         int              // SSO_LOGIN_MEMORY: MiB that password checks under way may take
+	SecretKeys          string           // SSO_SECRET_KEYS, raw; cmd/sso parses it with ticket.ParseKeys
+	RedisURL            string           // SSO_REDIS_URL
+	RedisSentinelMaster string           // SSO_REDIS_SENTINEL_MASTER
+	RedisSentinelAddrs  []string         // SSO_REDIS_SENTINEL_ADDRS
+	RedisClusterAddrs   []string         // SSO_REDIS_CLUSTER_ADDRS
+	RedisPassword       string           // SSO_REDIS_PASSWORD, for sentinel and cluster
+	StoreTimeout        time.Duration    // SSO_STORE_TIMEOUT: deadline of each Redis call on the request path
+	AuthCache           time.Duration    // SSO_AUTH_CACHE: how long a verified session or key may answer from memory; 0: off
+	UsersFile           string           // SSO_USERS_FILE
+	LDAP                ldapusers.Config // SSO_LDAP_*: LDAP users backend instead of UsersFile (ldap.go); ldapusers.New(c.LDAP)
+	LoginURL            string           // SSO_LOGIN_URL, without trailing slash
+	DefaultRedirect     string           // SSO_DEFAULT_REDIRECT; "" means the login hub page
+	CORSOrigins         []string         // SSO_CORS_ORIGINS; nil means the caller derives them
+	CORSHeaders         []string         // SSO_CORS_HEADERS: request headers allowed in preflights besides the defaults
+	LoginOrigins        []string         // SSO_LOGIN_ORIGINS: origins besides the hub's own from which POST /api/session may log in
+	TrustedProxies      []string         // SSO_TRUSTED_PROXIES, as masked CIDR prefixes
+	JWTIssuer           string           // SSO_JWT_ISSUER
+	JWTAudience         string           // SSO_JWT_AUDIENCE
+	JWTTTL              time.Duration    // SSO_JWT_TTL
+	JWTKeyFiles         []string         // SSO_JWT_KEY_FILES; nil means keys derived from SSO_SECRET_KEYS
+	LogLevel            string           // SSO_LOG_LEVEL: "debug", "info", "warn" or "error"
+	LogFormat           string           // SSO_LOG_FORMAT: "text" or "json"
 
 	// OIDC holds the flat SSO_OIDC_* settings; OIDCProviders every upstream
 	// OpenID provider (that one first, then the file's oidc_providers),
@@ -163,7 +165,7 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.AuthCache }},
 		{env: "SSO_USERS_FILE", kind: kindString,
 			defDoc: "none; dev mode: a demo user",
-			help:   "users file (Authelia file-backend YAML); required outside dev mode",
+			help:   "users file (Authelia file-backend YAML); outside dev mode this or SSO_LDAP_ADDRESS is required",
 			field:  func(c *Config) any { return &c.UsersFile }},
 		{env: "SSO_LOGIN_URL", kind: kindString,
 			defDoc: "https://login.<first cookie domain>; dev mode: http://login." + DevDomain + ":<listen port>",
@@ -209,7 +211,7 @@ func settings() []setting {
 		{env: "SSO_LOG_FORMAT", kind: kindString, def: "text",
 			help:  "log format: text or json",
 			field: func(c *Config) any { return &c.LogFormat }},
-	}, oidcSettings()...)
+	}, append(oidcSettings(), ldapSettings()...)...)
 }
 
 // flagName turns SSO_COOKIE_DOMAINS into cookie-domains.

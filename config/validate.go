@@ -105,12 +105,14 @@ func (c Config) problems() []error {
 	c.validateRedis(bad)
 
 	if c.UsersFile == "" {
-		if !c.DevMode {
-			bad("SSO_USERS_FILE", "", "required outside dev mode")
+		if !c.DevMode && !c.LDAP.Enabled() {
+			bad("SSO_USERS_FILE", "", "required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)")
 		}
 	} else if msg := readable(c.UsersFile); msg != "" {
 		bad("SSO_USERS_FILE", c.UsersFile, msg)
 	}
+
+	c.validateLDAP(bad)
 
 	if msg := checkLoginURL(c.LoginURL, c.CookieSecure); msg != "" {
 		bad("SSO_LOGIN_URL", c.LoginURL, msg)

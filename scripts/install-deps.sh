@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests use, when they are missing:
 # redis-server and nginx (integration tests), chromium (browser tests),
 # python3-requests and curl (example scripts), wrk (make bench and its
-# reduced run in make test). As root it runs apt-get;
+# reduced run in make test), slapd and ldap-utils (LDAP backend tests). As root it runs apt-get;
 # otherwise it names what to install and fails.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ have nginx /usr/sbin/nginx || need+=(nginx)
 have chromium /usr/bin/chromium || need+=(chromium)
 have curl /usr/bin/curl || need+=(curl)
 have wrk /usr/bin/wrk || need+=(wrk)
+have slapd /usr/sbin/slapd || need+=(slapd)
+have ldapsearch /usr/bin/ldapsearch || need+=(ldap-utils)
 /usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -284,6 +284,10 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 			return nil, err
 		}
 		dir = a.users
+	} else if cfg.LDAP.Enabled() {
+		// Fail closed until the login pipeline takes an ldapusers.Directory:
+		// falling through to the demo user would be a back door.
+		return nil, fmt.Errorf("SSO_LDAP_ADDRESS=%q: the LDAP users backend is not wired into sso serve yet; use SSO_USERS_FILE", cfg.LDAP.Address)
 	} else {
 		demo, password, err := demoUsers()
 		if err != nil {

@@ -19,6 +19,7 @@ func TestPurePackagesStayPure(t *testing.T) {
 		"github.com/example/sso/session/authcache": "the cache knows no store client: invalidations come through a Publisher",
 		"github.com/example/sso/apikey":            "the API key format is pure logic",
 		"github.com/example/sso/users":             "the users file knows no HTTP framework or store",
+		"github.com/example/sso/ldapusers":         "the LDAP users backend knows no HTTP framework or store",
 		"github.com/example/sso/token":             "JWT issuing knows no HTTP framework or store",
 		"github.com/example/sso/authz":             "the /auth decision is plain net/http, tested without Gin or Redis",
 		"github.com/example/sso/doctor":            "doctor explains browser rules in pure Go",
