@@ -553,6 +553,7 @@ func (p *prober) request(cookie string) {
 	}
 	a := p.send(method, s.to.url.String(), h, nil)
 	if a != nil {
+		a.req += " (no cookie)"
 		ok := a.status == http.StatusUnauthorized
 		why := fmt.Sprintf("without a session it answers %d%s", a.status, note)
 		if ok {
@@ -575,6 +576,7 @@ func (p *prober) request(cookie string) {
 	if a == nil {
 		return
 	}
+	a.req += " (with the session cookie)"
 	why := fmt.Sprintf("with the session it answers %d%s", a.status, note)
 	fix := ""
 	rule := ProbeSession
