@@ -417,7 +417,7 @@ func judgeCookie(s *scenario, c *http.Cookie) []verdict {
 	case s.sameSite:
 		out = append(out, verdict{CheckSameSite, true, fmt.Sprintf("%s and %s are same-site: SameSite=%s lets the cookie go", s.from.origin, s.to.origin, mode), ""})
 	case c.SameSite == http.SameSiteNoneMode:
-		out = append(out, verdict{CheckSameSite, true, fmt.Sprintf("%s and %s are cross-site and the cookie is SameSite=None: it goes where third-party cookies are not blocked", s.from.origin, s.to.origin), ""})
+		out = append(out, verdict{CheckSameSite, false, fmt.Sprintf("%s and %s are cross-site: the SameSite=None cookie is a third-party cookie there, which Safari, Firefox and Chrome's Incognito never send", s.from.origin, s.to.origin), "serve the page and the API under one registrable domain (and one scheme)"})
 	default:
 		out = append(out, verdict{CheckSameSite, false, fmt.Sprintf("%s and %s are cross-site and the cookie is SameSite=%s: a fetch never carries it", s.from.origin, s.to.origin, mode), "serve the page and the API under one registrable domain (and one scheme)"})
 	}

@@ -42,7 +42,7 @@ func TestJudgeCookie(t *testing.T) {
 		{"other site lax", "https://evil.test/", "https://api.example.com/x", hubCookie(nil),
 			map[string]bool{CheckLoginCookie: true, CheckDomain: true, CheckSecure: true, CheckSameSite: false}},
 		{"other site none", "https://evil.test/", "https://api.example.com/x", hubCookie(func(c *http.Cookie) { c.SameSite = http.SameSiteNoneMode }),
-			map[string]bool{CheckLoginCookie: true, CheckDomain: true, CheckSecure: true, CheckSameSite: true}},
+			map[string]bool{CheckLoginCookie: true, CheckDomain: true, CheckSecure: true, CheckSameSite: false}},
 		{"http page is another site", "http://app.example.com/", "https://api.example.com/x", hubCookie(nil),
 			map[string]bool{CheckLoginCookie: true, CheckDomain: true, CheckSecure: true, CheckSameSite: false}},
 		{"secure to http", "http://app.example.com/", "http://api.example.com/x", hubCookie(nil),
