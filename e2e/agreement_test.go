@@ -353,6 +353,11 @@ func (s *agreeStack) browser(tb *tab, p pair) outcome {
 		if r.cookieSent(cookieName) {
 			o.cookie = "sent"
 		}
+		for _, c := range r.Cookies {
+			if c.Cookie != nil && c.Cookie.Name == cookieName && len(c.BlockedReasons) > 0 {
+				o.detail += fmt.Sprintf(" blocked%v", c.BlockedReasons)
+			}
+		}
 	}
 	return o
 }
