@@ -127,14 +127,25 @@ func TestDoctorAgreesWithChromium(t *testing.T) {
 					tb.errorf("%s %s: doctor says cookie %s, readable %v, works %v (%s); Chromium: cookie %s, readable %v, works %v (%s)",
 						s.mode, p.name, want.cookie, want.readable, want.ok, want.detail, got.cookie, got.readable, got.ok, got.detail)
 				}
-				rows = append(rows, fmt.Sprintf("%-6s %-26s %-9s %-9s %-5v %-5v | %-9s %-5v %-5v %-4s | %s",
-					s.mode, p.name, p.method, want.cookie, want.readable, want.ok, got.cookie, got.readable, got.ok, got.detail, mark))
+				// The probe does not model fetch's credentials mode (the
+				// page's code): it is compared on the other pairs only.
+				probed := "-"
+				if p.credentials == "" {
+					pr := s.probe(tb, p, password)
+					probed = strconv.FormatBool(pr.OK)
+					if pr.OK != got.ok {
+						mark += ", PROBE DISAGREES"
+						tb.errorf("%s %s: doctor --probe says works %v, Chromium %v; probe:\n%s", s.mode, p.name, pr.OK, got.ok, pr)
+					}
+				}
+				rows = append(rows, fmt.Sprintf("%-6s %-26s %-6s %-9s %-6v %-5v %-5s | %-9s %-6v %-5v %s",
+					s.mode, p.name, p.method, want.cookie, want.readable, want.ok, probed, got.cookie, got.readable, got.ok, got.detail+" | "+mark))
 			}
 		})
 	}
-	t.Logf("doctor vs Chromium (%v):\n%-6s %-26s %-9s %-9s %-5s %-5s | %-9s %-5s %-5s %-4s | %s\n%s",
+	t.Logf("doctor (d: Explain, p: Probe) vs Chromium (c) in %v:\n%-6s %-26s %-6s %-9s %-6s %-5s %-5s | %-9s %-6s %-5s %s\n%s",
 		time.Since(begin).Round(time.Millisecond),
-		"mode", "pair", "method", "d:cookie", "d:read", "d:ok", "c:cookie", "c:read", "c:ok", "c:status", "",
+		"mode", "pair", "method", "d:cookie", "d:read", "d:ok", "p:ok", "c:cookie", "c:read", "c:ok", "c:status | verdict",
 		strings.Join(rows, "\n"))
 }
 
@@ -302,6 +313,19 @@ func (s *agreeStack) doctor(p pair) outcome {
 	}
 	o.detail = strings.Join(failed, ", ")
 	return o
+}
+
+// probe is doctor.Probe's verdict on the running stack for p, logged in
+// as alice.
+func (s *agreeStack) probe(tb *tab, p pair, password string) doctor.ProbeReport {
+	tb.b.t.Helper()
+	ctx, cancel := withTimeout(30 * time.Second)
+	defer cancel()
+	return doctor.Probe(ctx, doctor.ProbeInput{
+		Client: s.nginx.Client(), LoginURL: s.origin("login"), CookieName: cookieName,
+		From: p.from, To: p.to, Method: p.method, Headers: p.headers,
+		User: username, Password: password,
+	})
 }
 
 // browser runs p in Chromium: the page at p.from fetches p.to, and the
