@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,4 +180,28 @@ func TestDoctorProbe(t *testing.T) {
 			t.Errorf("doctor --probe without the dev CA = %v, want a reach failure naming the certificate; output:\n%s", err, out)
 		}
 	})
+}
+
+func TestDoctorProbeArgs(t *testing.T) {
+	args := []string{"--probe", "--from", "https://a.example.com/", "--probe-user=alice", "--listen", ":8080",
+		"--to", "https://b.example.com/x", "-probe-ca", "/tmp/ca.pem", "--probe-connect", "127.0.0.1:8443"}
+	got, rest, err := splitDoctorArgs(args)
+	want := doctorArgs{from: "https://a.example.com/", to: "https://b.example.com/x",
+		probe: probeArgs{on: true, user: "alice", ca: "/tmp/ca.pem", connect: "127.0.0.1:8443"}}
+	if err != nil || !reflect.DeepEqual(got, want) || !reflect.DeepEqual(rest, []string{"--listen", ":8080"}) {
+		t.Errorf("splitDoctorArgs(%q) = %+v, %q, %v; want %+v, [--listen :8080], nil", args, got, rest, err, want)
+	}
+
+	if out, err := runDoctorTest(t, nil, "--probe"); !errors.Is(err, errUsage) {
+		t.Errorf("sso doctor --probe without --from/--to = %v, want errUsage; output:\n%s", err, out)
+	}
+	env := doctorEnv(t)
+	out, err := runDoctorTest(t, env, "--from", "https://app.example.com/", "--to", "https://api.example.com/", "--probe", "--probe-user", "alice")
+	if err == nil || !strings.Contains(out, "FAIL probe: --probe-user alice: set SSO_PROBE_PASSWORD") {
+		t.Errorf("--probe-user without SSO_PROBE_PASSWORD = %v, want a failure naming it; output:\n%s", err, out)
+	}
+	out, err = runDoctorTest(t, env, "--from", "https://app.example.com/", "--to", "https://api.example.com/", "--probe", "--probe-ca", filepath.Join(t.TempDir(), "missing.pem"))
+	if err == nil || !strings.Contains(out, "FAIL probe: --probe-ca: doctor: CA file: ") {
+		t.Errorf("--probe-ca of a missing file = %v, want a failure naming it; output:\n%s", err, out)
+	}
 }
