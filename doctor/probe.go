@@ -63,16 +63,18 @@ type ProbeInput struct {
 
 // ProbeCheck is one verdict on a live answer, with the request it came from
 // and the response headers that decided it.
+// Its JSON form is the {ok, rule, why, fix} entry of doctor's other checks,
+// plus the request, status and headers.
 type ProbeCheck struct {
-	Rule    string // a Check* or Probe* constant
-	OK      bool
-	Why     string // what happened and what it means
-	Fix     string // what to change; "" when OK
-	Request string // e.g. "OPTIONS https://api.example.com/items"
-	Status  int    // 0: no answer
+	Rule    string `json:"rule"` // a Check* or Probe* constant
+	OK      bool   `json:"ok"`
+	Why     string `json:"why"`     // what happened and what it means
+	Fix     string `json:"fix"`     // what to change; "" when OK
+	Request string `json:"request"` // e.g. "OPTIONS https://api.example.com/items"
+	Status  int    `json:"status"`  // 0: no answer
 	// Headers are the response headers that matter for the rule (CORS,
 	// Vary, X-Auth-Error, Set-Cookie with its value hidden, Location).
-	Headers http.Header
+	Headers http.Header `json:"headers,omitempty"`
 }
 
 // ProbeReport is every check of a probe, in the order the requests went.
@@ -554,7 +556,11 @@ func (p *prober) request(cookie string) {
 	a := p.send(method, s.to.url.String(), h, nil)
 	if a != nil {
 		a.req += " (no cookie)"
-		ok := a.status == http.StatusUnauthorized
+		// A navigation (the page's headers may ask for HTML) is sent to
+		// the login hub instead of a 401.
+		toLogin := (a.status == http.StatusFound || a.status == http.StatusSeeOther) &&
+			strings.HasPrefix(a.header.Get("Location"), s.loginOrigin.String()+"/")
+		ok := a.status == http.StatusUnauthorized || toLogin
 		why := fmt.Sprintf("without a session it answers %d%s", a.status, note)
 		if ok {
 			why += ": sso's auth_request guards it"

@@ -51,11 +51,14 @@ func startProbeStack(t *testing.T) *probeStack {
 	go func() { _ = api.Serve(ln) }()
 	t.Cleanup(func() { _ = api.Close() })
 
-	ng := nginxtest.Start(t, nginxtest.Options{Vars: map[string]string{
-		"SSO_UPSTREAM": in.addr,
-		"API_UPSTREAM": ln.Addr().String(),
-		"HTTPS_PORT":   strconv.Itoa(s.port),
-	}})
+	ng := nginxtest.Start(t, nginxtest.Options{
+		Vars: map[string]string{
+			"SSO_UPSTREAM": in.addr,
+			"API_UPSTREAM": ln.Addr().String(),
+			"HTTPS_PORT":   strconv.Itoa(s.port),
+		},
+		Files: map[string]string{"app/index.html": "<!doctype html><title>app</title>\n"},
+	})
 	s.caFile = filepath.Join(ng.Dir, "tls", "ca.pem")
 	s.connect = "127.0.0.1:" + strconv.Itoa(s.port)
 	return s
@@ -149,6 +152,24 @@ func TestDoctorProbe(t *testing.T) {
 		p := probeSection(t, out)
 		if !strings.Contains(p, "FAIL cookie: SameSite: https://evil.test and "+s.url("api", "")+" are cross-site and the cookie is SameSite=Lax") {
 			t.Errorf("the probe does not fail cookie: SameSite:\n%s", p)
+		}
+	})
+
+	t.Run("Navigation", func(t *testing.T) {
+		// Asked for HTML, nginx sends the browser to the hub instead.
+		out, err := runDoctorTest(t, env, args(s.url("app", "/"), s.url("app", "/"), "--header", "Accept: text/html")...)
+		p := probeSection(t, out)
+		if err != nil || !strings.Contains(p, "ok   probe: protected: without a session it answers 302: sso's auth_request guards it") ||
+			!strings.Contains(p, "Location: "+s.url("login", "/login?rd=")) {
+			t.Errorf("doctor --probe of the app page = %v, want a 302 to the hub counted as protected; output:\n%s", err, p)
+		}
+	})
+
+	t.Run("Unprotected", func(t *testing.T) {
+		out, err := runDoctorTest(t, env, args(s.url("login", "/"), s.url("login", "/healthz"))...)
+		p := probeSection(t, out)
+		if err == nil || !strings.Contains(p, "FAIL probe: protected: without a session it answers 200; fix: protect the location") {
+			t.Errorf("doctor --probe of an unprotected URL = %v, want FAIL probe: protected; output:\n%s", err, p)
 		}
 	})
 
