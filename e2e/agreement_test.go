@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -53,6 +54,8 @@ type agreeStack struct {
 	httpPort  int    // a plain-http port serving app.example.test's page
 	cookies   *cookiedomain.Policy
 	cors, hub *cors.Policy
+	bin       string   // cmd/sso
+	env       []string // sso's configuration
 }
 
 // pair is one scenario: a page at from fetches to.
@@ -118,6 +121,11 @@ func TestDoctorAgreesWithChromium(t *testing.T) {
 				// A query of its own tells this pair's request apart.
 				p.to += "?pair=" + strconv.Itoa(i)
 				want := s.doctor(p)
+				// The policies above are built as sso builds them: sso
+				// doctor on the same configuration must say the same.
+				if cli := s.doctorCLI(tb, p); cli != want.ok {
+					tb.errorf("%s %s: sso doctor says ok=%v, doctor.Explain on the test's policies ok=%v: the test's policies differ from sso's", s.mode, p.name, cli, want.ok)
+				}
 				got := s.browser(tb, p)
 				agree := want.cookie == got.cookie || got.cookie == "-"
 				agree = agree && want.readable == got.readable && want.ok == got.ok
@@ -174,6 +182,7 @@ func startAgreeStack(t *testing.T, mode, ssoBin, usersFile, web string, rec *rec
 		"SSO_CORS_HEADERS=" + agreementHeader,
 		"SSO_TRUSTED_PROXIES=127.0.0.1/32",
 	}
+	s.bin, s.env = ssoBin, env
 	ssoProc := s.startProcess(t, "sso-"+mode, ssoBin, env)
 	ssoAddr := s.waitListening(t, ssoProc)
 
@@ -313,6 +322,36 @@ func (s *agreeStack) doctor(p pair) outcome {
 	}
 	o.detail = strings.Join(failed, ", ")
 	return o
+}
+
+// doctorCLI runs `sso doctor` for p on the instance's configuration and
+// reports whether every check passed.
+func (s *agreeStack) doctorCLI(tb *tab, p pair) bool {
+	tb.b.t.Helper()
+	args := []string{"doctor", "--from", p.from, "--to", p.to}
+	if p.method != "" {
+		args = append(args, "--method", p.method)
+	}
+	if p.credentials != "" {
+		args = append(args, "--credentials", p.credentials)
+	}
+	for k := range p.headers {
+		args = append(args, "--header", k+": "+p.headers.Get(k))
+	}
+	ctx, cancel := withTimeout(30 * time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Env = append(testproc.Environ("SSO_", "DEMOAPI_"), s.env...)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return false
+	}
+	tb.fatalf("sso %s: %v\n%s", strings.Join(args, " "), err, out)
+	return false
 }
 
 // probe is doctor.Probe's verdict on the running stack for p, logged in
