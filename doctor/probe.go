@@ -495,6 +495,9 @@ func judgePreflight(s *scenario, needed bool, names []string, status int, h http
 	okStatus := status >= 200 && status < 300
 	if !needed {
 		why := fmt.Sprintf("%s with only CORS-safelisted headers needs no preflight; sso answered one with %d", s.method, status)
+		if !okStatus && len(body) > 0 {
+			why += " (" + firstLine(body) + ")"
+		}
 		return []verdict{{CheckPreflight, true, why, ""}}
 	}
 	switch {
