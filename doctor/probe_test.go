@@ -161,3 +161,31 @@ func TestProbeBadInput(t *testing.T) {
 		t.Errorf("Probe with a bad From = %+v, want one failing %s check with a fix", r, CheckRequest)
 	}
 }
+
+// The probe judges headers a live server sent: whatever they say, the
+// judgements never panic, and a failing one always names a fix.
+func FuzzProbeJudge(f *testing.F) {
+	f.Add("PUT", "X-Custom", "1", 204, "https://app.example.com", "true", "GET, PUT", "x-custom", "sso_session=v; Domain=example.com; Secure; HttpOnly; SameSite=None", "")
+	f.Add("patch", "Content-Type", "application/json", 403, "", "", "", "", "sso_session=v", "cors: preflight refused: header not allowed\n")
+	f.Add("GET", "", "", 200, "*", "TRUE", "*", "*", "sso_session=; Domain=.evil.test", "\x00")
+	f.Fuzz(func(t *testing.T, method, hname, hvalue string, status int, acao, acac, acam, acah, setCookie, body string) {
+		s, msg := parseProbe(ProbeInput{LoginURL: login, From: "https://app.example.com/", To: "https://api.example.com/x", Method: method, Headers: http.Header{hname: {hvalue}}})
+		if msg != "" {
+			return
+		}
+		h := http.Header{"Access-Control-Allow-Origin": {acao}, "Access-Control-Allow-Credentials": {acac},
+			"Access-Control-Allow-Methods": {acam}, "Access-Control-Allow-Headers": {acah}, "Set-Cookie": {setCookie}}
+		names := unsafeHeaders(s.in.Headers)
+		vs := judgePreflight(s, true, names, status, h, []byte(body))
+		vs = append(vs, judgeActual(s, h))
+		for _, c := range (&http.Response{Header: h}).Cookies() {
+			vs = append(vs, judgeCookie(s, c)...)
+		}
+		for _, v := range vs {
+			if !v.OK && v.Fix == "" {
+				t.Fatalf("%s fails without a fix: %+v", v.Rule, v)
+			}
+		}
+		_ = shown(h)
+	})
+}
