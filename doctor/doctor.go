@@ -355,7 +355,11 @@ func (r *Report) cookieChecks(s *scenario) {
 		why = fmt.Sprintf("schemes %s and %s differ, and sites are schemeful", s.from.origin.Scheme, s.to.origin.Scheme)
 	}
 	if p.SameSite() == http.SameSiteNoneMode {
-		r.add(CheckSameSite, true, "%s and %s are cross-site (%s): SameSite=None lets the cookie go, but browsers that block third-party cookies (Safari, Firefox, Chrome by user choice) still hold it back; keep page and API on one registrable domain",
+		// Fails: the agreement test (e2e) shows Chromium holding the
+		// cookie back here, as Safari (ITP), Firefox (Total Cookie
+		// Protection: another partition), Chrome's Incognito and every
+		// browser with third-party cookies blocked do.
+		r.add(CheckSameSite, false, "%s and %s are cross-site (%s): SameSite=None allows the cookie, but it is a third-party cookie here, which Safari and Firefox never send, nor Chrome in Incognito or with third-party cookies blocked; serve the page and the API under one registrable domain (and one scheme)",
 			s.from.origin, to, why)
 		return
 	}

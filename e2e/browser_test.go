@@ -77,7 +77,7 @@ func startChromium(t *testing.T, st *stack) *chromium {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("host-resolver-rules", "MAP *."+domain+" 127.0.0.1, MAP "+evilHost+" 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", "MAP *."+domain+" 127.0.0.1, MAP "+domain+" 127.0.0.1, MAP "+evilHost+" 127.0.0.1"),
 		chromedp.Flag("ignore-certificate-errors-spki-list", st.spki),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1024, 768),

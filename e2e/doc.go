@@ -23,6 +23,10 @@
 // SSO_LOGIN_ORIGINS lists the app. The users are alice (the victim) and bob
 // (the attacker's own account).
 //
+// TestDoctorAgreesWithChromium (agreement_test.go) runs three more sso
+// instances (SameSite Lax, Strict, None), each behind its own nginx, and
+// asserts for 20 URL pairs that doctor.Explain predicts what Chromium does.
+//
 // A missing chromium, nginx, redis-server or curl skips the tests, unless
 // SSO_REQUIRE_CHROMIUM, SSO_REQUIRE_NGINX, SSO_REQUIRE_REDIS or
 // SSO_REQUIRE_TOOLS is 1 (make test sets them). SSO_CHROMIUM names another

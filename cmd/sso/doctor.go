@@ -37,6 +37,15 @@ CORS answer, and why not. Exit status 1 when any check fails.
   --method M          the fetch method (default GET)
   --header 'N: v'     a header the page's script sets; repeatable
   --credentials MODE  fetch's credentials mode: include (default), same-origin, omit
+  --probe             also send the real requests to the running deployment:
+                      the login page, a login, the preflight, the request
+                      without and with the session; shows the headers that
+                      decide each verdict (unsafe methods go as GET)
+  --probe-user NAME   log in as NAME, password from SSO_PROBE_PASSWORD (or give
+                      a session cookie value in SSO_PROBE_COOKIE); neither:
+                      only what needs no session is probed
+  --probe-ca FILE     trust this PEM CA too (a dev CA)
+  --probe-connect H:P connect every probe request to H:P (as curl --connect-to)
 
 Doctor flags and serve flags (sso serve -h) may come in any order. Example:
 
@@ -51,6 +60,7 @@ type doctorArgs struct {
 	from, to, method, credentials string
 	headers                       []string
 	help                          bool
+	probe                         probeArgs
 }
 
 // splitDoctorArgs takes doctor's own flags out of args ("--from URL" or
@@ -71,7 +81,10 @@ func splitDoctorArgs(args []string) (doctorArgs, []string, error) {
 		case "h", "help":
 			d.help = true
 			continue
-		case "from", "to", "method", "credentials", "header":
+		case "probe":
+			d.probe.on = true
+			continue
+		case "from", "to", "method", "credentials", "header", "probe-user", "probe-ca", "probe-connect":
 		default:
 			rest = append(rest, a)
 			continue
@@ -94,6 +107,8 @@ func splitDoctorArgs(args []string) (doctorArgs, []string, error) {
 			d.credentials = value
 		case "header":
 			d.headers = append(d.headers, value)
+		default:
+			d.probe.set(name, value)
 		}
 	}
 	return d, rest, nil
@@ -153,8 +168,8 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprint(stdout, doctorUsage())
 		return nil
 	}
-	if (da.from == "") != (da.to == "") {
-		fmt.Fprintf(stderr, "sso: doctor: --from and --to go together\n\n%s", doctorUsage())
+	if (da.from == "") != (da.to == "") || (da.probe.on && da.from == "") {
+		fmt.Fprintf(stderr, "sso: doctor: --from and --to go together (and --probe needs them)\n\n%s", doctorUsage())
 		return errUsage
 	}
 	headers, err := parseHeaders(da.headers)
@@ -190,6 +205,9 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 				}
 			}
 		}
+	}
+	if da.probe.on {
+		runProbe(ctx, c, da, headers, cfg, getenv)
 	}
 	if c.failed > 0 {
 		return fmt.Errorf("doctor: %d of %d checks failed", c.failed, c.total)
