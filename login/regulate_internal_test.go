@@ -1,7 +1,8 @@
-package server
+package login
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func TestRetryAfter(t *testing.T) {
 		{math.MaxInt64, "86400"}, // a ban without end: capped at a day
 	}
 	for _, tc := range tests {
-		if got := (&blockedError{wait: tc.wait}).retryAfter(); got != tc.want {
+		if got := strconv.FormatInt((&BlockedError{Wait: tc.wait}).RetryAfter(), 10); got != tc.want {
 			t.Errorf("retryAfter(%v) = %q, want %q", tc.wait, got, tc.want)
 		}
 	}
