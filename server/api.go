@@ -327,7 +327,12 @@ func (s *Server) createKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: in.Name, CreatedAt: now, ExpiresAt: exp}
+	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: in.Name, CreatedAt: now, ExpiresAt: exp, Source: cur.Source}
+	if cur.Source != "" {
+		// A federated owner is in no users file: the key keeps the
+		// session's snapshot, as the session does.
+		k.Email, k.Groups = cur.Email, slices.Clone(cur.Groups)
+	}
 	if err := s.opt.Store.CreateKey(c.Request.Context(), k); err != nil {
 		s.fail(c, err)
 		return
