@@ -21,6 +21,7 @@ func TestPurePackagesStayPure(t *testing.T) {
 		"github.com/example/sso/users":             "the users file knows no HTTP framework or store",
 		"github.com/example/sso/token":             "JWT issuing knows no HTTP framework or store",
 		"github.com/example/sso/authz":             "the /auth decision is plain net/http, tested without Gin or Redis",
+		"github.com/example/sso/login":             "the login pipeline is plain Go: server adapts HTTP to it",
 		"github.com/example/sso/doctor":            "doctor explains browser rules in pure Go",
 	}
 	forbidden := []string{"github.com/gin-gonic/", "github.com/gin-contrib/", "github.com/redis/"}
