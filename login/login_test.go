@@ -302,7 +302,9 @@ func TestMint(t *testing.T) {
 // downStore is a session store whose Create fails.
 type downStore struct{ *memstore.Store }
 
-func (downStore) Create(context.Context, *session.Session) error { return errors.New("redis: i/o timeout") }
+func (downStore) Create(context.Context, *session.Session) error {
+	return errors.New("redis: i/o timeout")
+}
 
 func TestMintStoreDown(t *testing.T) {
 	f := newFixture(t, func(o *login.Options) { o.Sessions = downStore{o.Sessions.(*memstore.Store)} })
