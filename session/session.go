@@ -182,10 +182,11 @@ type KeyStore interface {
 }
 
 // Limiter counts events per key in fixed windows and blocks keys for a
-// while; the login pipeline regulates logins with it (Authelia's "regulation"). Keys
-// are opaque to the store: the caller chooses them and keeps personal data
-// out of them (login hashes user names). Implementations are safe for
-// concurrent use, and every instance on one backend sees the same counts.
+// while; the login pipeline regulates logins with it (Authelia's
+// "regulation"). Keys are opaque to the store: the caller chooses them and
+// keeps personal data out of them (login hashes user names).
+// Implementations are safe for concurrent use, and every instance on one
+// backend sees the same counts.
 type Limiter interface {
 	// Hit adds one to key's count and returns the new count. The first hit
 	// starts a window of length window; later hits do not extend it, and
