@@ -194,16 +194,20 @@ func (a *Authenticator) SessionsFromRequest(ctx context.Context, r *http.Request
 		if !now.Before(s.Deadline()) {
 			continue
 		}
-		// A user disabled in or removed from the users file loses the
-		// sessions it holds at once, not when they expire (they may
-		// outlive a restart in Redis).
-		u, ok := a.Users.Lookup(s.User)
-		if !ok {
-			continue
+		// A federated identity (LDAP, OIDC) is not in the users file: its
+		// email and groups are the snapshot taken at login.
+		if s.Source == "" {
+			// A user disabled in or removed from the users file loses the
+			// sessions it holds at once, not when they expire (they may
+			// outlive a restart in Redis).
+			u, ok := a.Users.Lookup(s.User)
+			if !ok {
+				continue
+			}
+			// Email and groups are the users file's now, not what they
+			// were at login: a user taken out of a group loses it at once.
+			s.Email, s.Groups = u.Email, u.Groups
 		}
-		// Email and groups are the users file's now, not what they were
-		// at login: a user taken out of a group loses it at once.
-		s.Email, s.Groups = u.Email, u.Groups
 		live = append(live, s)
 	}
 	if len(live) == 0 {
@@ -308,8 +312,13 @@ func (a *Authenticator) fromBearer(ctx context.Context, bearer string) (Identity
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
 	}
-	if err := a.checkTokenSource(ctx, c, now); err != nil {
+	src, err := a.checkTokenSource(ctx, c, now)
+	if err != nil {
 		return Identity{}, err
+	}
+	if src.Source != "" {
+		// A federated source: the snapshot its session or key holds.
+		return Identity{User: c.Subject, Email: src.Email, Groups: src.Groups, Method: MethodJWT, Token: bearer}, nil
 	}
 	u, ok := a.Users.Lookup(c.Subject)
 	if !ok {
@@ -327,39 +336,49 @@ func (a *Authenticator) fromBearer(ctx context.Context, bearer string) (Identity
 // exp. It costs one store read per request, like a cookie or a key. It does
 // not slide the session's idle time nor the key's last use: a token does
 // not keep its source alive.
-func (a *Authenticator) checkTokenSource(ctx context.Context, c token.Claims, now time.Time) error {
+//
+// It returns the source's identity snapshot: what a federated source
+// (Source != "") says the subject is.
+func (a *Authenticator) checkTokenSource(ctx context.Context, c token.Claims, now time.Time) (tokenSource, error) {
 	switch {
 	case c.SessionID != "" && c.KeyHash == "":
 		s, err := a.Sessions.Get(ctx, c.SessionID)
 		if errors.Is(err, session.ErrNotFound) {
-			return ErrUnauthenticated
+			return tokenSource{}, ErrUnauthenticated
 		}
 		if err != nil {
-			return fmt.Errorf("authz: read session of a token: %w", err)
+			return tokenSource{}, fmt.Errorf("authz: read session of a token: %w", err)
 		}
 		if s.User != c.Subject || s.Expired(now) {
-			return ErrUnauthenticated
+			return tokenSource{}, ErrUnauthenticated
 		}
-		return nil
+		return tokenSource{Source: s.Source, Email: s.Email, Groups: s.Groups}, nil
 	case c.KeyHash != "" && c.SessionID == "":
 		if a.Keys == nil {
-			return ErrUnauthenticated
+			return tokenSource{}, ErrUnauthenticated
 		}
 		k, err := a.Keys.KeyByHash(ctx, c.KeyHash)
 		if errors.Is(err, session.ErrNotFound) {
-			return ErrUnauthenticated
+			return tokenSource{}, ErrUnauthenticated
 		}
 		if err != nil {
-			return fmt.Errorf("authz: read api key of a token: %w", err)
+			return tokenSource{}, fmt.Errorf("authz: read api key of a token: %w", err)
 		}
 		if k.User != c.Subject || k.Expired(now) {
-			return ErrUnauthenticated
+			return tokenSource{}, ErrUnauthenticated
 		}
-		return nil
+		return tokenSource{Source: k.Source, Email: k.Email, Groups: k.Groups}, nil
 	}
 	// No source (token.Verify refuses that already): nothing to revoke it
 	// by, so it is no credential.
-	return ErrUnauthenticated
+	return tokenSource{}, ErrUnauthenticated
+}
+
+// tokenSource is where a client token's session or key says its subject
+// comes from, and that source's snapshot of email and groups.
+type tokenSource struct {
+	Source, Email string
+	Groups        []string
 }
 
 func (a *Authenticator) fromAPIKey(ctx context.Context, key string) (Identity, error) {
@@ -377,11 +396,15 @@ func (a *Authenticator) fromAPIKey(ctx context.Context, key string) (Identity, e
 	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
 		return Identity{}, ErrUnauthenticated
 	}
-	// The key carries only its owner's name: email and groups are read from
-	// the users file now, so a disabled or removed user's keys stop working.
-	u, ok := a.Users.Lookup(k.User)
-	if !ok {
-		return Identity{}, ErrUnauthenticated
+	// A users-file owner's key carries only its name: email and groups are
+	// read from the users file now, so a disabled or removed user's keys
+	// stop working. A federated owner's key carries its snapshot.
+	u := users.User{Name: k.User, Email: k.Email, Groups: k.Groups}
+	if k.Source == "" {
+		var ok bool
+		if u, ok = a.Users.Lookup(k.User); !ok {
+			return Identity{}, ErrUnauthenticated
+		}
 	}
 	if now.Sub(k.LastUsed) >= a.KeyTouch {
 		if err := a.Keys.TouchKey(ctx, k.Hash, now); err != nil && !errors.Is(err, session.ErrNotFound) && a.OnTouchError != nil {

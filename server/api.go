@@ -19,7 +19,6 @@ import (
 	"github.com/example/sso/authz"
 	"github.com/example/sso/session"
 	"github.com/example/sso/token"
-	"github.com/example/sso/users"
 )
 
 const (
@@ -87,26 +86,22 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	u, err := s.login(c, in.Username, in.Password)
-	if err != nil {
-		if errors.Is(err, users.ErrInvalidCredentials) {
-			s.metrics.logins.WithLabelValues("refused").Inc()
-			s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "api")
-		}
-		s.fail(c, err)
-		return
-	}
-	sess, cookie, value, err := s.newSession(c, u)
+	req := s.loginRequest(c, "api")
+	res, err := s.passwordLogin(c, req, in.Username, in.Password)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	http.SetCookie(c.Writer, cookie)
-	s.opt.Log.Info("login", "user", u.Name, "client", c.ClientIP(), "via", "api")
+	m, err := s.mint(c, req, res)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := res.Identity
 	c.JSON(http.StatusCreated, sessionJSON{
-		User:      userOf(u.Name, u.Email, u.Groups),
-		Session:   sessionCookieJSON{Name: cookie.Name, Value: value, ExpiresAt: sess.ExpiresAt.UTC()},
-		CSRFToken: sess.CSRFToken,
+		User:      userOf(id.User, id.Email, id.Groups),
+		Session:   sessionCookieJSON{Name: m.Cookie.Name, Value: m.Value, ExpiresAt: m.Session.ExpiresAt.UTC()},
+		CSRFToken: m.Session.CSRFToken,
 	})
 }
 
@@ -332,7 +327,12 @@ func (s *Server) createKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: in.Name, CreatedAt: now, ExpiresAt: exp}
+	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: in.Name, CreatedAt: now, ExpiresAt: exp, Source: cur.Source}
+	if cur.Source != "" {
+		// A federated owner is in no users file: the key keeps the
+		// session's snapshot, as the session does.
+		k.Email, k.Groups = cur.Email, slices.Clone(cur.Groups)
+	}
 	if err := s.opt.Store.CreateKey(c.Request.Context(), k); err != nil {
 		s.fail(c, err)
 		return

@@ -3,9 +3,12 @@
 // package authz) and the operations endpoints. It receives its store, users
 // and policies as values and never learns which store it was given.
 //
-// Failed logins are regulated ([Regulation]): a user name or client IP with
-// too many recent failures is refused with 429 before any password check,
-// through a [session.Limiter] that every instance on one store shares.
+// Logins run in package login's pipeline (regulation, password checks,
+// session minting); the form and POST /api/session are thin adapters over
+// it. Failed logins are regulated ([Regulation]): a user name or client IP
+// with too many recent failures is refused with 429 before any password
+// check, through a [session.Limiter] that every instance on one store
+// shares.
 //
 // Errors become statuses in one place, [Server.fail].
 package server

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/login"
 	"github.com/example/sso/session"
 	"github.com/example/sso/users"
 )
@@ -45,53 +46,28 @@ func badRequest(format string, args ...any) *apiError {
 	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, args...)}
 }
 
-// blockedError refuses a login for a banned user name or client IP.
-type blockedError struct {
-	wait time.Duration // how long the ban has left
-}
-
-func (e *blockedError) Error() string { return "server: too many failed logins" }
-
-// retryAfter is the Retry-After value: whole seconds, rounded up.
-func (e *blockedError) retryAfter() string {
-	secs := int64(e.wait / time.Second)
-	if e.wait%time.Second != 0 || secs == 0 {
-		secs++
-	}
-	// A ban without an end (a key set by hand in Redis) must not become a
-	// number some clients overflow on: a day is as far as we promise.
-	return strconv.FormatInt(min(secs, 86400), 10)
-}
-
-// hostError means the request's host is under no configured cookie domain, so
-// no cookie that its siblings would receive can be set for it.
-type hostError struct {
-	host string
-	err  error
-}
-
-func (e *hostError) Error() string { return e.err.Error() }
-func (e *hostError) Unwrap() error { return e.err }
-
 // fail maps an error to its HTTP answer. This is the one place where errors
 // become statuses; anything unknown is a logged 500 with a bland message.
 func (s *Server) fail(c *gin.Context, err error) {
 	var (
 		ae *apiError
-		he *hostError
-		be *blockedError
+		he *login.HostError
+		be *login.BlockedError
 	)
 	switch {
+	case errors.Is(err, login.ErrBusy):
+		c.Header("Retry-After", "1")
+		c.AbortWithStatusJSON(errBusy.status, authz.ErrorBody{Error: errBusy.code, Message: errBusy.message})
 	case errors.As(err, &ae):
 		c.AbortWithStatusJSON(ae.status, authz.ErrorBody{Error: ae.code, Message: ae.message})
 	case errors.As(err, &he):
 		c.AbortWithStatusJSON(http.StatusBadRequest, authz.ErrorBody{
 			Error:   "unknown_host",
-			Message: fmt.Sprintf("host %q is under none of the cookie domains %v: a session cookie set here would not reach its siblings", he.host, s.opt.Cookies.Domains()),
+			Message: fmt.Sprintf("host %q is under none of the cookie domains %v: a session cookie set here would not reach its siblings", he.Host, s.opt.Cookies.Domains()),
 		})
 	case errors.As(err, &be):
 		// One answer whether or not the user exists.
-		c.Header("Retry-After", be.retryAfter())
+		c.Header("Retry-After", strconv.FormatInt(be.RetryAfter(), 10))
 		c.AbortWithStatusJSON(http.StatusTooManyRequests, authz.ErrorBody{Error: "too_many_attempts", Message: "too many failed logins, try again later"})
 	case errors.Is(err, authz.ErrAmbiguous):
 		c.AbortWithStatusJSON(http.StatusUnauthorized, authz.ErrorBody{Error: "ambiguous_session", Message: "this request carries session cookies of different users; sign out (DELETE /api/session or the login hub) and sign in again", LoginURL: s.opt.LoginURL + "/login"})

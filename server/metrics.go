@@ -1,12 +1,14 @@
 package server
 
 import (
+	"context"
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/login"
 	"github.com/example/sso/session/authcache"
 )
 
@@ -40,6 +42,23 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		_ = reg.Register(c)
 	}
 	return m
+}
+
+// observeLogin counts login outcomes in sso_logins_total{outcome} (ok,
+// refused, blocked, busy) and logs logins and refusals.
+func (s *Server) observeLogin(_ context.Context, e login.Event) {
+	switch e.Kind {
+	case login.EventMinted:
+		s.metrics.logins.WithLabelValues("ok").Inc()
+		s.opt.Log.Info("login", "user", e.User, "client", e.ClientIP, "via", e.Via)
+	case login.EventFailed:
+		s.metrics.logins.WithLabelValues("refused").Inc()
+		s.opt.Log.Info("login refused", "client", e.ClientIP, "via", e.Via)
+	case login.EventBlocked:
+		s.metrics.logins.WithLabelValues("blocked").Inc()
+	case login.EventBusy:
+		s.metrics.logins.WithLabelValues("busy").Inc()
+	}
 }
 
 func (m *metrics) observeAuth(r authz.Result, method authz.Method) {

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/login"
 	"github.com/example/sso/redirect"
 	"github.com/example/sso/session"
 	"github.com/example/sso/users"
@@ -106,7 +108,7 @@ func (s *Server) home(c *gin.Context) {
 
 func (s *Server) loginPage(c *gin.Context) {
 	if _, err := s.opt.Cookies.For(s.requestHost(c.Request)); err != nil {
-		s.fail(c, &hostError{host: s.requestHost(c.Request), err: err})
+		s.fail(c, &login.HostError{Host: s.requestHost(c.Request), Err: err})
 		return
 	}
 	sess, amb, ok := s.pageSessions(c)
@@ -176,7 +178,7 @@ func (s *Server) checkedRD(rd string) (*url.URL, bool) {
 func (s *Server) loginSubmit(c *gin.Context) {
 	host := s.requestHost(c.Request)
 	if _, err := s.opt.Cookies.For(host); err != nil {
-		s.fail(c, &hostError{host: host, err: err})
+		s.fail(c, &login.HostError{Host: host, Err: err})
 		return
 	}
 	rd := c.PostForm("rd")
@@ -184,21 +186,20 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.showLoginForm(c, http.StatusForbidden, rd, "The form expired or came from another site. Please try again.")
 		return
 	}
-	u, err := s.login(c, c.PostForm("username"), c.PostForm("password"))
-	var be *blockedError
+	req := s.loginRequest(c, "form")
+	res, err := s.passwordLogin(c, req, c.PostForm("username"), c.PostForm("password"))
+	var be *login.BlockedError
 	if errors.Is(err, users.ErrInvalidCredentials) {
-		s.metrics.logins.WithLabelValues("refused").Inc()
-		s.opt.Log.Info("login refused", "client", c.ClientIP(), "via", "form")
 		// One generic message: no hint whether the user exists.
 		s.showLoginForm(c, http.StatusUnauthorized, rd, "Invalid username or password.")
 		return
 	}
 	if errors.As(err, &be) {
-		c.Header("Retry-After", be.retryAfter())
+		c.Header("Retry-After", strconv.FormatInt(be.RetryAfter(), 10))
 		s.showLoginForm(c, http.StatusTooManyRequests, rd, "Too many failed sign-ins. Please wait a few minutes and try again.")
 		return
 	}
-	if errors.Is(err, errBusy) {
+	if errors.Is(err, login.ErrBusy) {
 		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Too many sign-ins at this moment. Please try again in a second.")
 		return
 	}
@@ -208,14 +209,11 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Signing in is not possible right now. Please try again later.")
 		return
 	}
-	_, cookie, _, err := s.newSession(c, u)
-	if err != nil {
+	if _, err := s.mint(c, req, res); err != nil {
 		s.fail(c, err)
 		return
 	}
-	http.SetCookie(c.Writer, cookie)
 	s.dropFormNonce(c)
-	s.opt.Log.Info("login", "user", u.Name, "client", c.ClientIP(), "via", "form")
 	c.Redirect(http.StatusSeeOther, s.redirectTarget(rd))
 }
 

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,12 +21,12 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/example/sso/authz"
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
 	"github.com/example/sso/cors/gincors"
+	"github.com/example/sso/login"
 	"github.com/example/sso/redirect"
 	"github.com/example/sso/session"
 	"github.com/example/sso/ticket"
@@ -47,6 +46,12 @@ type Store interface {
 	session.Store
 	session.KeyStore
 }
+
+// Regulation is login throttling (login.Regulation).
+type Regulation = login.Regulation
+
+// IPFactor is how many times Regulation.MaxRetries one client IP may fail.
+const IPFactor = login.IPFactor
 
 // Options are the values the server is built from. cmd/sso makes them from
 // the configuration.
@@ -72,7 +77,8 @@ type Options struct {
 	SessionMax  time.Duration
 	// SessionRefresh is the least time between two writes of last-seen.
 	SessionRefresh time.Duration
-	// FormKey signs the login form's anti-forgery token.
+	// FormKey signs the login form's anti-forgery token; the login
+	// pipeline derives its limiter and device-cookie keys from it.
 	FormKey []byte
 	// LoginMemory is the memory budget of the password checks under way, in
 	// bytes: each takes what the costliest hash of the users file needs
@@ -94,6 +100,9 @@ type Options struct {
 	// Regulation.MaxRetries is positive. Give it the same backend as Store,
 	// so that every instance sharing the sessions shares the bans too.
 	Limiter session.Limiter
+	// LoginObserver is told of every login event besides the server's own
+	// metrics and log lines (audit logging attaches here); nil: none.
+	LoginObserver login.Observer
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -115,15 +124,8 @@ type Server struct {
 	// upstream APIs behind /auth, but a page allowed to read /api/session
 	// reads the CSRF token too, and can then act as the user at the hub.
 	apiCORS *cors.Policy
-	// loginBudget holds LoginMemory bytes; a check takes its share
-	// (checkWeight) while it runs.
-	loginBudget *semaphore.Weighted
-	// limiterKey MACs user names into limiter keys.
-	limiterKey []byte
-	// deviceKey signs device cookies.
-	deviceKey []byte
-	// inflight holds the regulation's reservations.
-	inflight inflight
+	// pipe runs logins: regulation, password checks, session minting.
+	pipe *login.Pipeline
 	// keyMu serialises API key creation, so the per-user limit holds.
 	keyMu sync.Mutex
 }
@@ -137,10 +139,6 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("server: SessionIdle and SessionMax must be positive")
 	case len(opt.FormKey) < 32:
 		return nil, errors.New("server: FormKey must be at least 32 bytes")
-	case opt.Regulation.MaxRetries < 0:
-		return nil, errors.New("server: Regulation.MaxRetries must not be negative")
-	case opt.Regulation.MaxRetries > 0 && (opt.Limiter == nil || opt.Regulation.FindTime <= 0 || opt.Regulation.BanTime <= 0):
-		return nil, errors.New("server: Regulation needs a Limiter and positive FindTime and BanTime")
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -154,19 +152,10 @@ func New(opt Options) (*Server, error) {
 	if opt.DefaultRedirect == "" {
 		opt.DefaultRedirect = "/"
 	}
-	if opt.LoginSlots <= 0 {
-		opt.LoginSlots = 2 * runtime.GOMAXPROCS(0)
-	}
-	if opt.LoginMemory <= 0 {
-		opt.LoginMemory = 256 << 20
-	}
-	if opt.LoginWait <= 0 {
-		opt.LoginWait = 3 * time.Second
-	}
 	if opt.MaxKeysPerUser <= 0 {
 		opt.MaxKeysPerUser = 100
 	}
-	s := &Server{opt: opt, metrics: newMetrics(opt.Registry), loginBudget: semaphore.NewWeighted(opt.LoginMemory)}
+	s := &Server{opt: opt, metrics: newMetrics(opt.Registry)}
 	s.auth = &authz.Authenticator{
 		Cookies:  opt.Cookies,
 		Codec:    opt.Codec,
@@ -181,8 +170,27 @@ func New(opt Options) (*Server, error) {
 			opt.Log.Warn("store: could not record last use", "err", err)
 		},
 	}
-	s.limiterKey = s.mac("sso limiter key|", "")
-	s.deviceKey = s.mac("sso device cookie key|", "")
+	var err error
+	s.pipe, err = login.New(login.Options{
+		Cookies:     opt.Cookies,
+		Codec:       opt.Codec,
+		Sessions:    opt.Store,
+		Password:    login.Password{Checker: login.Users(opt.Users)},
+		Secret:      opt.FormKey,
+		SessionIdle: opt.SessionIdle,
+		SessionMax:  opt.SessionMax,
+		Regulation:  opt.Regulation,
+		Limiter:     opt.Limiter,
+		Memory:      opt.LoginMemory,
+		Slots:       opt.LoginSlots,
+		Wait:        opt.LoginWait,
+		Observer:    login.Observers(login.ObserverFunc(s.observeLogin), opt.LoginObserver),
+		Log:         opt.Log,
+		Now:         opt.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	u, err := url.Parse(opt.LoginURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("server: LoginURL %q is not an absolute http(s) URL", opt.LoginURL)
@@ -212,6 +220,10 @@ func (s *Server) Handler() http.Handler { return s.engine }
 
 // Authenticator returns the credential checker the server uses.
 func (s *Server) Authenticator() *authz.Authenticator { return s.auth }
+
+// Login returns the login pipeline the server uses: an adapter for another
+// login method (the OIDC callback) mints its sessions with it.
+func (s *Server) Login() *login.Pipeline { return s.pipe }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
@@ -282,41 +294,6 @@ func limitBody(c *gin.Context) {
 	c.Next()
 }
 
-// checkPassword runs a password check in one of the login slots, waiting at
-// most LoginWait for one. ready, when set, runs once the slot is taken and
-// can still refuse: a ban may have been set while the request waited.
-func (s *Server) checkPassword(c *gin.Context, login, password string, ready func() error) (users.User, error) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opt.LoginWait)
-	defer cancel()
-	w := s.checkWeight()
-	if err := s.loginBudget.Acquire(ctx, w); err != nil {
-		if c.Request.Context().Err() == nil {
-			c.Header("Retry-After", "1")
-			s.metrics.logins.WithLabelValues("busy").Inc()
-		}
-		return users.User{}, errBusy
-	}
-	defer s.loginBudget.Release(w)
-	if ready != nil {
-		if err := ready(); err != nil {
-			return users.User{}, err
-		}
-	}
-	return s.opt.Users.Authenticate(login, password)
-}
-
-// checkWeight is the share of LoginMemory one password check takes: what
-// the costliest hash needs, at least LoginMemory/LoginSlots (so no more than
-// LoginSlots run at once) and at most all of it (so a hash costlier than the
-// budget still runs, alone).
-func (s *Server) checkWeight() int64 {
-	w := s.opt.LoginMemory / int64(s.opt.LoginSlots)
-	if m, ok := s.opt.Users.(interface{ CheckMemory() int64 }); ok {
-		w = max(w, m.CheckMemory())
-	}
-	return min(max(w, 1), s.opt.LoginMemory)
-}
-
 func noStore(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Next()
@@ -354,57 +331,52 @@ func (s *Server) requestHost(r *http.Request) string {
 	return r.Host
 }
 
-// newSession creates a session with a fresh id for u and returns the cookie
-// that carries it. The browser's previous session, if any, is deleted: a
-// login never reuses an id the browser brought.
-func (s *Server) newSession(c *gin.Context, u users.User) (*session.Session, *http.Cookie, string, error) {
-	host := s.requestHost(c.Request)
-	parent, err := s.opt.Cookies.For(host)
-	if err != nil {
-		return nil, nil, "", &hostError{host: host, err: err}
+// loginRequest is what the login pipeline needs of c.
+func (s *Server) loginRequest(c *gin.Context, via string) login.Request {
+	var devices []string
+	for _, ck := range c.Request.CookiesNamed(s.pipe.DeviceCookieName()) {
+		devices = append(devices, ck.Value)
 	}
-	// With cookies of several users, none is known to be this browser's
-	// own: they are left alone (the hub offers to sign out of them).
+	return login.Request{
+		ClientIP:      c.ClientIP(), // believes X-Forwarded-For only from trusted proxies
+		UserAgent:     c.Request.UserAgent(),
+		Host:          s.requestHost(c.Request),
+		DeviceCookies: devices,
+		Via:           via,
+	}
+}
+
+// passwordLogin runs the pipeline's password method for c and sets the
+// cookies it hands out (the device cookie) and, when it is busy,
+// Retry-After.
+func (s *Server) passwordLogin(c *gin.Context, req login.Request, name, password string) (login.Result, error) {
+	res, err := s.pipe.Password(c.Request.Context(), req, name, password)
+	if errors.Is(err, login.ErrBusy) {
+		c.Header("Retry-After", "1")
+	}
+	for _, ck := range res.Cookies {
+		http.SetCookie(c.Writer, ck)
+	}
+	return res, err
+}
+
+// mint creates the session of a finished login and sets its cookie. The
+// browser's previous session, if any, is deleted: a login never reuses an
+// id the browser brought. With cookies of several users, none is known to
+// be this browser's own: they are left alone (the hub offers to sign out
+// of them).
+func (s *Server) mint(c *gin.Context, req login.Request, res login.Result) (login.Minted, error) {
 	if old, err := s.auth.SessionsFromRequest(c.Request.Context(), c.Request); err == nil {
 		for _, o := range old {
-			if err := s.opt.Store.Delete(c.Request.Context(), o.ID); err != nil {
-				return nil, nil, "", fmt.Errorf("server: delete previous session: %w", err)
-			}
+			req.Replace = append(req.Replace, o.ID)
 		}
 	}
-	raw, err := ticket.NewID()
+	m, err := s.pipe.Mint(c.Request.Context(), res.Identity, res.Factors, req)
 	if err != nil {
-		return nil, nil, "", err
+		return login.Minted{}, err
 	}
-	csrf, err := randomToken()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	now := s.opt.Now()
-	sess := &session.Session{
-		ID:        ticket.Hash(raw),
-		User:      u.Name,
-		Email:     u.Email,
-		Groups:    u.Groups,
-		Domain:    parent,
-		CreatedAt: now,
-		LastSeen:  now,
-		ExpiresAt: now.Add(s.opt.SessionMax),
-		Idle:      s.opt.SessionIdle,
-		IP:        c.ClientIP(),
-		UserAgent: session.UserAgentSummary(c.Request.UserAgent()),
-		CSRFToken: csrf,
-	}
-	value := s.opt.Codec.Encode(raw)
-	cookie, err := s.opt.Cookies.SessionCookie(host, value, s.opt.SessionMax)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("server: build session cookie: %w", err)
-	}
-	if err := s.opt.Store.Create(c.Request.Context(), sess); err != nil {
-		return nil, nil, "", fmt.Errorf("server: create session: %w", err)
-	}
-	s.metrics.logins.WithLabelValues("ok").Inc()
-	return sess, cookie, value, nil
+	http.SetCookie(c.Writer, m.Cookie)
+	return m, nil
 }
 
 // clearCookies removes the session cookie at the parent domain and any

@@ -30,6 +30,35 @@ type Session struct {
 	IP        string
 	UserAgent string // what the session page shows: UserAgentSummary of the header
 	CSRFToken string
+	// Source is where the identity comes from: "" is the users file (authz
+	// looks the user up on every request and refuses the session once the
+	// user is gone); anything else ("ldap", "oidc:<provider>") is a
+	// federated identity whose Email and Groups are the snapshot taken at
+	// login, which authz uses as it is.
+	Source string
+	// Factors are how the session was established, in order (its amr).
+	Factors []Factor
+}
+
+// Factor is one proof a login rested on: an amr value (RFC 8176 where one
+// fits: "pwd", "otp", "hwk"; "oidc" for an upstream OIDC login) and when it
+// was given.
+type Factor struct {
+	Method string
+	At     time.Time
+}
+
+// AMR returns the methods of s.Factors, in order; nil when there are none
+// (a session minted before factors were recorded).
+func (s *Session) AMR() []string {
+	if len(s.Factors) == 0 {
+		return nil
+	}
+	out := make([]string, len(s.Factors))
+	for i, f := range s.Factors {
+		out[i] = f.Method
+	}
+	return out
 }
 
 // Deadline returns the instant the session dies unless touched:
@@ -52,6 +81,7 @@ func (s *Session) Expired(now time.Time) bool {
 func (s *Session) Clone() *Session {
 	c := *s
 	c.Groups = slices.Clone(s.Groups)
+	c.Factors = slices.Clone(s.Factors)
 	return &c
 }
 
@@ -103,6 +133,12 @@ type APIKey struct {
 	CreatedAt time.Time
 	LastUsed  time.Time // zero: never
 	ExpiresAt time.Time // zero: never
+	// Source is that of the session the key was created from: "" for a
+	// users-file owner (looked up on every use); otherwise Email and Groups
+	// are the owner's snapshot, used as they are (see Session.Source).
+	Source string
+	Email  string
+	Groups []string
 }
 
 // Expired reports whether the key has an expiry and now is at or past it.
@@ -113,6 +149,7 @@ func (k *APIKey) Expired(now time.Time) bool {
 // Clone returns a copy.
 func (k *APIKey) Clone() *APIKey {
 	c := *k
+	c.Groups = slices.Clone(k.Groups)
 	return &c
 }
 
@@ -145,10 +182,11 @@ type KeyStore interface {
 }
 
 // Limiter counts events per key in fixed windows and blocks keys for a
-// while; the server regulates logins with it (Authelia's "regulation"). Keys
-// are opaque to the store: the caller chooses them and keeps personal data
-// out of them (the server hashes user names). Implementations are safe for
-// concurrent use, and every instance on one backend sees the same counts.
+// while; the login pipeline regulates logins with it (Authelia's
+// "regulation"). Keys are opaque to the store: the caller chooses them and
+// keeps personal data out of them (login hashes user names).
+// Implementations are safe for concurrent use, and every instance on one
+// backend sees the same counts.
 type Limiter interface {
 	// Hit adds one to key's count and returns the new count. The first hit
 	// starts a window of length window; later hits do not extend it, and

@@ -68,3 +68,41 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestAMRAndClone(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		factors []Factor
+		want    []string
+	}{
+		{"none", nil, nil},
+		{"password", []Factor{{"pwd", t0}}, []string{"pwd"}},
+		{"password then otp", []Factor{{"pwd", t0}, {"otp", t0.Add(time.Second)}}, []string{"pwd", "otp"}},
+	}
+	for _, tc := range tests {
+		s := &Session{Factors: tc.factors, Groups: []string{"a"}}
+		got := s.AMR()
+		if len(got) != len(tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("%s: AMR() = %q, want %q", tc.name, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%s: AMR() = %q, want %q", tc.name, got, tc.want)
+			}
+		}
+		c := s.Clone()
+		if len(c.Factors) > 0 {
+			c.Factors[0].Method = "changed"
+			if s.Factors[0].Method == "changed" {
+				t.Errorf("%s: Clone shares Factors with the original", tc.name)
+			}
+		}
+	}
+	k := &APIKey{Groups: []string{"a"}}
+	k.Clone().Groups[0] = "changed"
+	if k.Groups[0] != "a" {
+		t.Error("APIKey.Clone shares Groups with the original")
+	}
+}

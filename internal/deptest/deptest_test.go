@@ -22,6 +22,7 @@ func TestPurePackagesStayPure(t *testing.T) {
 		"github.com/example/sso/ldapusers":         "the LDAP users backend knows no HTTP framework or store",
 		"github.com/example/sso/token":             "JWT issuing knows no HTTP framework or store",
 		"github.com/example/sso/authz":             "the /auth decision is plain net/http, tested without Gin or Redis",
+		"github.com/example/sso/login":             "the login pipeline is plain Go: server adapts HTTP to it",
 		"github.com/example/sso/doctor":            "doctor explains browser rules in pure Go",
 		"github.com/example/sso/federation":        "OIDC sign-in is plain net/http: the hub adapts it, the tests drive it with an http.Client",
 		"github.com/example/sso/mfa":               "second-factor logic knows no HTTP framework or store client: stores come through mfa.Store",

@@ -22,6 +22,11 @@ type keyRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 	LastUsed  time.Time `json:"last_used"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// A federated owner's snapshot (session.APIKey.Source); absent for a
+	// users-file owner, as in keys written before these fields.
+	Source string   `json:"source,omitempty"`
+	Email  string   `json:"email,omitempty"`
+	Groups []string `json:"groups,omitempty"`
 }
 
 func decodeKey(b []byte) (*session.APIKey, error) {

@@ -38,16 +38,38 @@ import (
 //	                                     or 0 + string (not canonical)
 //	user agent, csrf token               string
 //
+// Version 2 (the one written now) is version 1's body followed by where
+// the identity comes from and how the session was established:
+//
+//	0x02
+//	… as version 1 …
+//	source                               string
+//	factors                              uvarint count, then per factor:
+//	                                     method string, at varint
+//	                                     milliseconds after created
+//
+// A typical password session pays 7 bytes for it (an empty source, one
+// factor "pwd" given when the session was created). Version 1 records are
+// still read, with no source (the users file) and no factors.
+//
 // Records written before version 1 are JSON objects (legacyRecord); their
 // first byte is '{', which no version byte takes, so they are still read,
 // and the next Touch rewrites them in the current format. Nobody is logged
 // out by an upgrade.
-const recordV1 = 0x01
+const (
+	recordV1 = 0x01
+	recordV2 = 0x02
+	// recordVersion is the version encodeSession writes.
+	recordVersion = recordV2
+)
 
 // Bounds the decoder applies to counts read from a record, so that a
 // corrupt one fails rather than allocating without limit.
 const (
 	maxGroups = 1 << 16
+	// maxFactors bounds the factors of one session: a login takes two or
+	// three.
+	maxFactors = 64
 	// maxMillis bounds times and offsets: about 35000 years either side of
 	// 1970, beyond any time.Time a session holds and far from overflow.
 	maxMillis = 1 << 50
@@ -71,14 +93,26 @@ type legacyRecord struct {
 	CSRFToken string        `json:"csrf_token,omitempty"`
 }
 
+// session converts a legacy record; the fields it lacks stay zero.
+func (r *legacyRecord) session() *session.Session {
+	return &session.Session{
+		ID: r.ID, User: r.User, Email: r.Email, Groups: r.Groups, Domain: r.Domain,
+		CreatedAt: r.CreatedAt, LastSeen: r.LastSeen, ExpiresAt: r.ExpiresAt, Idle: r.Idle,
+		IP: r.IP, UserAgent: r.UserAgent, CSRFToken: r.CSRFToken,
+	}
+}
+
 // encodeSession returns s in the current record format.
 func encodeSession(s *session.Session) []byte {
-	n := 1 + 40 + len(s.User) + len(s.Email) + len(s.Domain) + len(s.IP) + len(s.UserAgent) + len(s.CSRFToken)
+	n := 1 + 42 + len(s.User) + len(s.Email) + len(s.Domain) + len(s.IP) + len(s.UserAgent) + len(s.CSRFToken) + len(s.Source)
 	for _, g := range s.Groups {
 		n += 2 + len(g)
 	}
+	for _, f := range s.Factors {
+		n += 6 + len(f.Method)
+	}
 	b := make([]byte, 0, n)
-	b = append(b, recordV1)
+	b = append(b, recordVersion)
 	b = appendString(b, s.User)
 	b = appendString(b, s.Email)
 	b = appendString(b, s.Domain)
@@ -98,6 +132,12 @@ func encodeSession(s *session.Session) []byte {
 	b = appendIP(b, s.IP)
 	b = appendString(b, s.UserAgent)
 	b = appendString(b, s.CSRFToken)
+	b = appendString(b, s.Source)
+	b = binary.AppendUvarint(b, uint64(len(s.Factors)))
+	for _, f := range s.Factors {
+		b = appendString(b, f.Method)
+		b = binary.AppendVarint(b, f.At.UnixMilli()-created)
+	}
 	return b
 }
 
@@ -133,11 +173,11 @@ func decodeSession(id string, b []byte) (*session.Session, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, err
 		}
-		s := session.Session(r)
+		s := r.session()
 		s.ID = id
-		return &s, nil
-	case recordV1:
-		s, err := decodeV1(b[1:])
+		return s, nil
+	case recordV1, recordV2:
+		s, err := decodeBinary(b[0], b[1:])
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +242,7 @@ func (r *reader) byte() byte {
 	return 0
 }
 
-func decodeV1(b []byte) (*session.Session, error) {
+func decodeBinary(version byte, b []byte) (*session.Session, error) {
 	r := &reader{b: b}
 	s := &session.Session{User: r.string(), Email: r.string(), Domain: r.string()}
 	n := r.uvarint()
@@ -234,12 +274,34 @@ func decodeV1(b []byte) (*session.Session, error) {
 	}
 	s.UserAgent = r.string()
 	s.CSRFToken = r.string()
+	var factorsAt []int64
+	if version >= recordV2 {
+		s.Source = r.string()
+		n := r.uvarint()
+		if n > maxFactors || n > uint64(len(r.b)) { // each factor takes at least two bytes
+			return nil, errCorrupt
+		}
+		if n > 0 {
+			s.Factors = make([]session.Factor, n)
+			factorsAt = make([]int64, n)
+			for i := range s.Factors {
+				s.Factors[i].Method = r.string()
+				factorsAt[i] = r.varint()
+			}
+		}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
 	if len(r.b) != 0 || !within(created, maxMillis) || !within(lastSeen, maxMillis) ||
 		!within(expires, maxMillis) || !within(idle, maxIdle) {
 		return nil, errCorrupt
+	}
+	for i, at := range factorsAt {
+		if !within(at, maxMillis) {
+			return nil, errCorrupt
+		}
+		s.Factors[i].At = time.UnixMilli(created + at)
 	}
 	s.CreatedAt = time.UnixMilli(created)
 	s.LastSeen = time.UnixMilli(created + lastSeen)

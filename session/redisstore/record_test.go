@@ -36,13 +36,33 @@ func typicalSession(ua string) *session.Session {
 		IP:        "2001:db8:85a3:8d3:1319:8a2e:370:7348",
 		UserAgent: ua,
 		CSRFToken: "q5Vd3yH0cX9o8kq1mB2sT7wYzJ4nR6pLa0eUfGhIjKs", // 32 random bytes, base64url
+		Factors:   []session.Factor{{Method: "pwd", At: now}},
 	}
+}
+
+// encodeV1 writes s (without source and factors) as version 1 did: the
+// same body without the two trailing fields.
+func encodeV1(t testing.TB, s *session.Session) []byte {
+	t.Helper()
+	c := s.Clone()
+	c.Source, c.Factors = "", nil
+	b := encodeSession(c)
+	if b[0] != recordV2 || !bytes.HasSuffix(b, []byte{0, 0}) {
+		t.Fatalf("encodeSession does not write version 2 with empty trailing fields: %x", b)
+	}
+	b = bytes.Clone(b[:len(b)-2])
+	b[0] = recordV1
+	return b
 }
 
 // encodeLegacy writes s as versions before recordV1 did.
 func encodeLegacy(t testing.TB, s *session.Session) []byte {
 	t.Helper()
-	b, err := json.Marshal(legacyRecord(*s))
+	b, err := json.Marshal(legacyRecord{
+		ID: s.ID, User: s.User, Email: s.Email, Groups: s.Groups, Domain: s.Domain,
+		CreatedAt: s.CreatedAt, LastSeen: s.LastSeen, ExpiresAt: s.ExpiresAt, Idle: s.Idle,
+		IP: s.IP, UserAgent: s.UserAgent, CSRFToken: s.CSRFToken,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +99,12 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"raw user agent", func(s *session.Session) { s.UserAgent = chromeUA }},
 		{"unicode", func(s *session.Session) { s.User, s.Groups = "zoë:ü", []string{"", "ünï"} }},
 		{"zero created", func(s *session.Session) { s.CreatedAt = time.Time{} }},
+		{"federated", func(s *session.Session) { s.Source = "oidc:corp" }},
+		{"no factors", func(s *session.Session) { s.Factors = nil }},
+		{"two factors", func(s *session.Session) {
+			s.Factors = append(s.Factors, session.Factor{Method: "otp", At: s.CreatedAt.Add(3 * time.Second)})
+		}},
+		{"factor before created", func(s *session.Session) { s.Factors[0].At = s.CreatedAt.Add(-time.Minute) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,14 +132,21 @@ func TestRecordCorrupt(t *testing.T) {
 	t.Parallel()
 	good := encodeSession(typicalSession("Chrome 156 · Linux"))
 	tests := map[string][]byte{
-		"empty":          nil,
-		"unknown":        {0x7f, 1, 2},
-		"bad json":       []byte("{not json"),
-		"truncated":      good[:len(good)-1],
-		"trailing bytes": append(bytes.Clone(good), 0),
-		"only version":   {recordV1},
-		"huge length":    {recordV1, 0xff, 0xff, 0xff, 0xff, 0x0f},
-		"huge groups":    {recordV1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"empty":           nil,
+		"unknown":         {0x7f, 1, 2},
+		"bad json":        []byte("{not json"),
+		"truncated":       good[:len(good)-1],
+		"trailing bytes":  append(bytes.Clone(good), 0),
+		"only version":    {recordV1},
+		"huge length":     {recordV1, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"huge groups":     {recordV1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"v1 with v2 tail": append(encodeV1(t, typicalSession("x")), 0, 0),
+		"huge factors":    append(encodeV1(t, typicalSession("x")), 0, 0xff, 0xff, 0x03),
+		"factor truncated": func() []byte {
+			b := append(encodeV1(t, typicalSession("x")), 0, 1, 3, 'p', 'w', 'd')
+			b[0] = recordV2
+			return b
+		}(),
 	}
 	for name, b := range tests {
 		if s, err := decodeSession("x", b); err == nil {
@@ -126,6 +159,7 @@ func FuzzDecodeSession(f *testing.F) {
 	f.Add(encodeSession(typicalSession("Chrome 156 · Linux")))
 	f.Add(encodeLegacy(f, typicalSession(chromeUA)))
 	f.Add([]byte{recordV1})
+	f.Add(encodeV1(f, typicalSession("Chrome 156 · Linux")))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeSession("id", b)
 		if err != nil {
@@ -152,6 +186,7 @@ func TestLegacyRecord(t *testing.T) {
 	st := New(c, Options{})
 	s := typicalSession(chromeUA)
 	s.LastSeen = s.CreatedAt
+	s.Factors = nil // legacy records have none
 	legacy := encodeLegacy(t, s)
 	if legacy[0] != '{' {
 		t.Fatalf("legacy record starts with %q", legacy[0])
@@ -181,8 +216,8 @@ func TestLegacyRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b[0] != recordV1 {
-		t.Errorf("record after Touch starts with %#x, want the current version %#x", b[0], recordV1)
+	if b[0] != recordVersion {
+		t.Errorf("record after Touch starts with %#x, want the current version %#x", b[0], recordVersion)
 	}
 	s.LastSeen = now
 	sameSession(t, "Get after Touch", must(st.Get(ctx, s.ID)), s)
@@ -265,6 +300,15 @@ func diff(got, want *session.Session) string {
 	str("IP", got.IP, want.IP)
 	str("UserAgent", got.UserAgent, want.UserAgent)
 	str("CSRFToken", got.CSRFToken, want.CSRFToken)
+	str("Source", got.Source, want.Source)
+	if len(got.Factors) != len(want.Factors) {
+		d = append(d, fmt.Sprintf("Factors = %v, want %v", got.Factors, want.Factors))
+	} else {
+		for i := range got.Factors {
+			str(fmt.Sprint("Factors[", i, "].Method"), got.Factors[i].Method, want.Factors[i].Method)
+			tm(fmt.Sprint("Factors[", i, "].At"), got.Factors[i].At, want.Factors[i].At)
+		}
+	}
 	if !slices.Equal(got.Groups, want.Groups) {
 		d = append(d, fmt.Sprintf("Groups = %q, want %q", got.Groups, want.Groups))
 	}
@@ -290,6 +334,42 @@ func redisVersion(ctx context.Context, t *testing.T, c *redis.Client) string {
 		}
 	}
 	return "Redis ?"
+}
+
+// A version 1 record (before source and factors) reads back as a
+// users-file session without factors, and Touch rewrites it as the current
+// version: an upgrade logs nobody out.
+func TestRecordV1(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := typicalSession(session.UserAgentSummary(chromeUA))
+	v1 := encodeV1(t, s)
+	want := s.Clone()
+	want.Source, want.Factors = "", nil
+	got, err := decodeSession(s.ID, v1)
+	if err != nil {
+		t.Fatalf("decode(v1): %v", err)
+	}
+	sameSession(t, "decode(v1)", got, want)
+
+	c := newClient(t, testredis.Start(t))
+	st := New(c, Options{})
+	if err := c.Set(ctx, st.sessionKey(s.ID), v1, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ZAdd(ctx, st.userSessions(s.User), redisZ(s)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	sameSession(t, "Get(v1 record)", must(st.Get(ctx, s.ID)), want)
+	now := s.LastSeen.Add(time.Second)
+	if err := st.Touch(ctx, s.ID, now); err != nil {
+		t.Fatalf("Touch(v1 record): %v", err)
+	}
+	if b := c.Get(ctx, st.sessionKey(s.ID)).Val(); b[0] != recordVersion {
+		t.Errorf("record after Touch starts with %#x, want %#x", b[0], recordVersion)
+	}
+	want.LastSeen = now
+	sameSession(t, "Get after Touch", must(st.Get(ctx, s.ID)), want)
 }
 
 func TestRecordBounds(t *testing.T) {

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T, perUser int) Store) {
 		f    func(*testing.T, Store)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"Federated", testFederated},
 		{"CopiesInAndOut", testCopies},
 		{"CreateRefuses", testCreateRefuses},
 		{"GetMissing", testGetMissing},
@@ -116,6 +117,7 @@ func newSession(t *testing.T, user string, idle, max time.Duration) *session.Ses
 		IP:        "192.0.2.1",
 		UserAgent: "Mozilla/5.0 (storetest)",
 		CSRFToken: "csrf-" + user,
+		Factors:   []session.Factor{{Method: "pwd", At: now}},
 	}
 }
 
@@ -167,8 +169,17 @@ func diffSession(got, want *session.Session) string {
 	str("IP", got.IP, want.IP)
 	str("UserAgent", got.UserAgent, want.UserAgent)
 	str("CSRFToken", got.CSRFToken, want.CSRFToken)
+	str("Source", got.Source, want.Source)
 	if !slices.Equal(got.Groups, want.Groups) {
 		d = append(d, fmt.Sprintf("Groups = %q, want %q", got.Groups, want.Groups))
+	}
+	if len(got.Factors) != len(want.Factors) {
+		d = append(d, fmt.Sprintf("Factors = %v, want %v", got.Factors, want.Factors))
+	} else {
+		for i := range got.Factors {
+			str(fmt.Sprint("Factors[", i, "].Method"), got.Factors[i].Method, want.Factors[i].Method)
+			tm(fmt.Sprint("Factors[", i, "].At"), got.Factors[i].At, want.Factors[i].At)
+		}
 	}
 	tm("CreatedAt", got.CreatedAt, want.CreatedAt)
 	tm("LastSeen", got.LastSeen, want.LastSeen)
@@ -188,6 +199,37 @@ func testRoundTrip(t *testing.T, st Store) {
 	}
 	if !sameTime(got.Deadline(), want.Deadline()) {
 		t.Errorf("Deadline() = %v, want %v", got.Deadline(), want.Deadline())
+	}
+}
+
+// testFederated: a federated session keeps its source, its snapshot of
+// email and groups, and every factor, through Get, List and Touch.
+func testFederated(t *testing.T, st Store) {
+	ctx := context.Background()
+	want := newSession(t, "fed-"+trickyUser, time.Hour, 2*time.Hour)
+	want.Source = "oidc:corp"
+	want.Groups = []string{"from-idp", ""}
+	want.Factors = []session.Factor{{Method: "oidc", At: want.CreatedAt.Add(-time.Second)}, {Method: "otp", At: want.CreatedAt}}
+	create(t, st, want)
+	if d := diffSession(mustGet(t, st, want.ID), want); d != "" {
+		t.Errorf("Get after Create: %s", d)
+	}
+	now := want.CreatedAt.Add(time.Minute)
+	if err := st.Touch(ctx, want.ID, now); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	want.LastSeen = now
+	list, err := st.List(ctx, want.User)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %d sessions, %v; want 1", len(list), err)
+	}
+	if d := diffSession(list[0], want); d != "" {
+		t.Errorf("List after Touch: %s", d)
+	}
+	got := mustGet(t, st, want.ID)
+	got.Factors[0].Method = "changed"
+	if d := diffSession(mustGet(t, st, want.ID), want); d != "" {
+		t.Errorf("changing the factors of a session from Get changed the stored one: %s", d)
 	}
 }
 
@@ -336,7 +378,7 @@ func testTouch(t *testing.T, st Store) {
 	if d := diffSession(got, &session.Session{
 		ID: s.ID, User: s.User, Email: s.Email, Groups: s.Groups, Domain: s.Domain,
 		CreatedAt: s.CreatedAt, LastSeen: later, ExpiresAt: s.ExpiresAt, Idle: s.Idle,
-		IP: s.IP, UserAgent: s.UserAgent, CSRFToken: s.CSRFToken,
+		IP: s.IP, UserAgent: s.UserAgent, CSRFToken: s.CSRFToken, Source: s.Source, Factors: s.Factors,
 	}); d != "" {
 		t.Errorf("Touch changed more than LastSeen: %s", d)
 	}
@@ -552,6 +594,10 @@ func diffKey(got, want *session.APIKey) string {
 		d = append(d, fmt.Sprintf("ID, Hash, User, Name = %q %q %q %q, want %q %q %q %q",
 			got.ID, got.Hash, got.User, got.Name, want.ID, want.Hash, want.User, want.Name))
 	}
+	if got.Source != want.Source || got.Email != want.Email || !slices.Equal(got.Groups, want.Groups) {
+		d = append(d, fmt.Sprintf("Source, Email, Groups = %q %q %q, want %q %q %q",
+			got.Source, got.Email, got.Groups, want.Source, want.Email, want.Groups))
+	}
 	for _, f := range []struct {
 		name string
 		g, w time.Time
@@ -580,7 +626,25 @@ func testKeyRoundTrip(t *testing.T, st Store) {
 			t.Errorf("changing a key from KeyByHash changed the stored one: Name = %q", got.Name)
 		}
 	}
-	_, err := st.KeyByHash(ctx, randID(t))
+	// A federated owner's key keeps the snapshot it was created with.
+	fed := newKey(t, "fed-"+trickyUser, time.Hour)
+	fed.Source, fed.Email, fed.Groups = "ldap", "fed@example.com", []string{"staff", "ops"}
+	createKey(t, st, fed)
+	got, err := st.KeyByHash(ctx, fed.Hash)
+	if err != nil {
+		t.Fatalf("KeyByHash(federated): %v", err)
+	}
+	if d := diffKey(got, fed); d != "" {
+		t.Errorf("KeyByHash after CreateKey (federated): %s", d)
+	}
+	got.Groups[0] = "changed"
+	if again, _ := st.KeyByHash(ctx, fed.Hash); again == nil || again.Groups[0] != "staff" {
+		t.Errorf("changing the groups of a key from KeyByHash changed the stored one")
+	}
+	if list, err := st.ListKeys(ctx, fed.User); err != nil || len(list) != 1 || diffKey(list[0], fed) != "" {
+		t.Errorf("ListKeys(federated owner) = %v, %v; want the key with its snapshot", list, err)
+	}
+	_, err = st.KeyByHash(ctx, randID(t))
 	wantNotFound(t, "KeyByHash(missing)", err)
 }
 

@@ -1,4 +1,4 @@
-package server
+package login
 
 import (
 	"context"
@@ -7,12 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/example/sso/internal/shortdur"
 	"github.com/example/sso/users"
@@ -82,99 +81,103 @@ func ipKey(ip string) string {
 // regulationKeys are the buckets a login attempt counts against: its
 // device's alone when it brings a valid device cookie for this login,
 // otherwise the login's untrusted clients and the client address.
-func (s *Server) regulationKeys(c *gin.Context, login string) []regKey {
-	n := s.opt.Regulation.MaxRetries
-	if dev := s.device(c, login); dev != "" {
+func (p *Pipeline) regulationKeys(req Request, login string) []regKey {
+	n := p.opt.Regulation.MaxRetries
+	if dev := p.device(req.DeviceCookies, login); dev != "" {
 		return []regKey{{key: dev, kind: "one device", max: n}}
 	}
 	return []regKey{
-		{key: userKey(s.limiterKey, login), kind: "untrusted clients", max: n},
-		// ClientIP believes X-Forwarded-For only from trusted proxies.
-		{key: ipKey(c.ClientIP()), kind: "one client address", max: n * IPFactor},
+		{key: userKey(p.limiterKey, login), kind: "untrusted clients", max: n},
+		{key: ipKey(req.ClientIP), kind: "one client address", max: n * IPFactor},
 	}
 }
 
-// login checks a password under login regulation and, on success, gives
-// the client a device cookie. A locked bucket is refused before the password
-// check, so a locked-out guesser costs no argon2 work and learns nothing.
-// Only real failures count, after the check: a correct password is never
-// refused because other logins were in flight. What bounds a burst of
-// concurrent guesses is a reservation taken before the check: a bucket lets
-// at most MaxRetries minus its failures so far run at once (in this
-// instance); the others wait for them, and are refused if the ban lands
-// meanwhile. A success clears its bucket, not the address's (one success
-// must not open the door for a whole NAT's worth of guessing).
-func (s *Server) login(c *gin.Context, login, password string) (users.User, error) {
-	reg := s.opt.Regulation
-	if reg.MaxRetries <= 0 {
-		return s.checkPassword(c, login, password, nil)
+// regulated checks a password under login regulation and, on success,
+// returns a device cookie for the client. A locked bucket is refused
+// before the password check, so a locked-out guesser costs no argon2 work
+// and learns nothing. Only real failures count, after the check: a correct
+// password is never refused because other logins were in flight. What
+// bounds a burst of concurrent guesses is a reservation taken before the
+// check: a bucket lets at most MaxRetries minus its failures so far run at
+// once (in this instance); the others wait for them, and are refused if
+// the ban lands meanwhile. A success clears its bucket, not the address's
+// (one success must not open the door for a whole NAT's worth of
+// guessing).
+func (p *Pipeline) regulated(ctx context.Context, req Request, ev Event, login, password string) (users.User, []*http.Cookie, error) {
+	if p.opt.Regulation.MaxRetries <= 0 {
+		u, err := p.checkPassword(ctx, ev, login, password, nil)
+		return u, nil, err
 	}
-	keys := s.regulationKeys(c, login)
-	if err := s.refuseBlocked(c, keys); err != nil {
-		return users.User{}, err
+	keys := p.regulationKeys(req, login)
+	if err := p.refuseBlocked(ctx, ev, keys); err != nil {
+		return users.User{}, nil, err
 	}
-	release, err := s.reserve(c, keys)
+	release, err := p.reserve(ctx, ev, keys)
 	if err != nil {
-		return users.User{}, err
+		return users.User{}, nil, err
 	}
 	// Released only after the outcome is counted: a waiter must see the
 	// failure before it sees the free place.
 	defer release()
 
-	u, err := s.checkPassword(c, login, password, func() error { return s.refuseBlocked(c, keys) })
+	u, err := p.checkPassword(ctx, ev, login, password, func() error { return p.refuseBlocked(ctx, ev, keys) })
 	// Counting must not depend on the client waiting for the answer.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), regulationTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), regulationTimeout)
 	defer cancel()
 	switch {
 	case errors.Is(err, users.ErrInvalidCredentials):
-		if cerr := s.countFailure(ctx, c, keys); cerr != nil {
+		if cerr := p.countFailure(cctx, ev, keys); cerr != nil {
 			// A failure that could not be counted is not answered: the
 			// guesser learns nothing from a try the ban would not see.
-			return users.User{}, cerr
+			return users.User{}, nil, cerr
 		}
 	case err == nil:
-		if cerr := s.opt.Limiter.Clear(ctx, keys[0].key); cerr != nil {
-			s.opt.Log.Warn("login regulation: could not clear the count of a successful login", "err", cerr)
+		if cerr := p.opt.Limiter.Clear(cctx, keys[0].key); cerr != nil {
+			p.opt.Log.Warn("login regulation: could not clear the count of a successful login", "err", cerr)
 		}
-		s.setDeviceCookie(c, u)
+		var cookies []*http.Cookie
+		if ck := p.deviceCookie(u); ck != nil {
+			cookies = append(cookies, ck)
+		}
+		return u, cookies, nil
 	}
-	return u, err
+	return u, nil, err
 }
 
 // reserve takes a place for a password check in every bucket of keys: one
 // is free while the bucket's failures plus the checks under way stay below
-// its limit. It waits up to LoginWait for places (503 busy after that), and
+// its limit. It waits up to Wait for places (ErrBusy after that), and
 // refuses when a bucket reached its limit meanwhile.
-func (s *Server) reserve(c *gin.Context, keys []regKey) (release func(), err error) {
-	ctx := c.Request.Context()
-	timer := time.NewTimer(s.opt.LoginWait)
+func (p *Pipeline) reserve(ctx context.Context, ev Event, keys []regKey) (release func(), err error) {
+	timer := time.NewTimer(p.opt.Wait)
 	defer timer.Stop()
 	for {
 		failures := make([]int, len(keys))
 		for i, k := range keys {
-			n, err := s.opt.Limiter.Count(ctx, k.key)
+			n, err := p.opt.Limiter.Count(ctx, k.key)
 			if err != nil {
-				return nil, fmt.Errorf("server: login regulation: %w", err)
+				return nil, fmt.Errorf("login: regulation: %w", err)
 			}
 			if n >= k.max {
 				// The ban is being set by the check that failed last.
-				s.metrics.logins.WithLabelValues("blocked").Inc()
-				return nil, &blockedError{wait: s.opt.Regulation.BanTime}
+				ev.Kind, ev.RetryAfter = EventBlocked, p.opt.Regulation.BanTime
+				p.opt.Observer.Observe(ctx, ev)
+				return nil, &BlockedError{Wait: p.opt.Regulation.BanTime}
 			}
 			failures[i] = n
 		}
-		release, wait := s.inflight.acquire(keys, failures)
+		release, wait := p.inflight.acquire(keys, failures)
 		if release != nil {
 			return release, nil
 		}
 		select {
 		case <-wait:
 		case <-timer.C:
-			c.Header("Retry-After", "1")
-			s.metrics.logins.WithLabelValues("busy").Inc()
-			return nil, errBusy
+			ev.Kind = EventBusy
+			p.opt.Observer.Observe(ctx, ev)
+			return nil, ErrBusy
 		case <-ctx.Done():
-			return nil, errBusy
+			return nil, ErrBusy
 		}
 	}
 }
@@ -221,49 +224,46 @@ func (f *inflight) acquire(keys []regKey, failures []int) (func(), <-chan struct
 	}, nil
 }
 
-// refuseBlocked answers a blockedError when any of keys is locked. A
+// refuseBlocked answers a *BlockedError when any of keys is locked. A
 // limiter that cannot be asked is an error, never a pass: an outage must
 // not lift every ban.
-func (s *Server) refuseBlocked(c *gin.Context, keys []regKey) error {
+func (p *Pipeline) refuseBlocked(ctx context.Context, ev Event, keys []regKey) error {
 	var wait time.Duration
 	for _, k := range keys {
-		d, err := s.opt.Limiter.Blocked(c.Request.Context(), k.key)
+		d, err := p.opt.Limiter.Blocked(ctx, k.key)
 		if err != nil {
-			return fmt.Errorf("server: login regulation: %w", err)
+			return fmt.Errorf("login: regulation: %w", err)
 		}
 		wait = max(wait, d)
 	}
 	if wait > 0 {
-		s.metrics.logins.WithLabelValues("blocked").Inc()
-		s.opt.Log.Info("login blocked", "client", c.ClientIP(), "retry_after", wait.Round(time.Second))
-		return &blockedError{wait: wait}
+		ev.Kind, ev.RetryAfter = EventBlocked, wait
+		p.opt.Observer.Observe(ctx, ev)
+		p.opt.Log.Info("login blocked", "client", ev.ClientIP, "retry_after", wait.Round(time.Second))
+		return &BlockedError{Wait: wait}
 	}
 	return nil
 }
 
 // countFailure counts a failure against each key, locking those that reach
 // their limit.
-func (s *Server) countFailure(ctx context.Context, c *gin.Context, keys []regKey) error {
+func (p *Pipeline) countFailure(ctx context.Context, ev Event, keys []regKey) error {
+	reg := p.opt.Regulation
 	for _, k := range keys {
-		n, err := s.opt.Limiter.Hit(ctx, k.key, s.opt.Regulation.FindTime)
+		n, err := p.opt.Limiter.Hit(ctx, k.key, reg.FindTime)
 		if err != nil {
-			return fmt.Errorf("server: login regulation: %w", err)
+			return fmt.Errorf("login: regulation: %w", err)
 		}
-		if n >= k.max {
-			if err := s.ban(ctx, c, k, n); err != nil {
-				return err
-			}
+		if n < k.max {
+			continue
 		}
+		if err := p.opt.Limiter.Block(ctx, k.key, reg.BanTime); err != nil {
+			return fmt.Errorf("login: regulation: %w", err)
+		}
+		p.opt.Log.Warn(fmt.Sprintf("login regulation: locked for %s: %d failures in %s from %s", shortdur.String(reg.BanTime), n, shortdur.String(reg.FindTime), k.kind),
+			"client", ev.ClientIP)
+		ev.Kind, ev.Lock = EventLocked, &Lock{Bucket: k.kind, Failures: n, Window: reg.FindTime, Ban: reg.BanTime}
+		p.opt.Observer.Observe(ctx, ev)
 	}
-	return nil
-}
-
-func (s *Server) ban(ctx context.Context, c *gin.Context, k regKey, n int) error {
-	reg := s.opt.Regulation
-	if err := s.opt.Limiter.Block(ctx, k.key, reg.BanTime); err != nil {
-		return fmt.Errorf("server: login regulation: %w", err)
-	}
-	s.opt.Log.Warn(fmt.Sprintf("login regulation: locked for %s: %d failures in %s from %s", shortdur.String(reg.BanTime), n, shortdur.String(reg.FindTime), k.kind),
-		"client", c.ClientIP())
 	return nil
 }
