@@ -35,6 +35,7 @@ unit:
 
 e2e: deps
 	$(GO) test -race -tags e2e -count=1 -timeout 15m ./e2e/...
+	$(GO) test -race -tags e2e -count=1 -timeout 10m -run '^TestDemoBrowser$$' ./demo/
 
 # Each fuzz target for FUZZTIME; seeds live in testdata/fuzz.
 fuzz:

@@ -26,35 +26,7 @@ func TestMain(m *testing.M) { os.Exit(testproc.Main(m)) }
 // the demo login works end to end (hub → cookie → api. and /auth), and
 // Stop leaves no process or directory behind.
 func TestDemo(t *testing.T) {
-	opt, err := demo.Find(demo.Options{Repo: ".."}, true)
-	if err != nil {
-		if testproc.Required(nginxtest.RequireEnv) {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	if opt.Redis == "" && testproc.Required("SSO_REQUIRE_REDIS") {
-		t.Fatal("redis-server not found (SSO_REQUIRE_REDIS=1)")
-	}
-	opt.SSO = testproc.Build(t, "./cmd/sso")
-	opt.DemoAPI = testproc.Build(t, "./cmd/demoapi")
-	opt.Ready = 2 * time.Minute // a loaded machine: no timed assertion, only a bound
-
-	st, err := demo.Start(context.Background(), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if t.Failed() && !stopped {
-			for _, name := range []string{"sso", "nginx", "demoapi"} {
-				t.Logf("%s log:\n%s", name, st.Log(name))
-			}
-		}
-		if !stopped {
-			st.Stop()
-		}
-	})
+	st, opt := startDemo(t)
 
 	banner := st.Banner()
 	for _, want := range []string{
@@ -128,7 +100,6 @@ func TestDemo(t *testing.T) {
 	// Stop: nothing left listening, the directory gone.
 	dir, port := st.Dir, st.Port
 	st.Stop()
-	stopped = true
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("after Stop, %s: %v; want it removed", dir, err)
 	}
@@ -203,4 +174,38 @@ func do(t *testing.T, c *http.Client, method, url, body string, hdr map[string]s
 		t.Fatal(err)
 	}
 	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+// startDemo starts the demo from the repository with freshly built
+// binaries, Redis when installed (required with SSO_REQUIRE_REDIS=1); the
+// processes' logs are printed if the test fails. The caller stops it.
+func startDemo(t *testing.T) (*demo.Stack, demo.Options) {
+	t.Helper()
+	opt, err := demo.Find(demo.Options{Repo: ".."}, true)
+	if err != nil {
+		if testproc.Required(nginxtest.RequireEnv) {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if opt.Redis == "" && testproc.Required("SSO_REQUIRE_REDIS") {
+		t.Fatal("redis-server not found (SSO_REQUIRE_REDIS=1)")
+	}
+	opt.SSO = testproc.Build(t, "./cmd/sso")
+	opt.DemoAPI = testproc.Build(t, "./cmd/demoapi")
+	opt.Ready = 2 * time.Minute // a loaded machine: no timed assertion, only a bound
+
+	st, err := demo.Start(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"sso", "nginx", "demoapi", "redis"} {
+				t.Logf("%s log:\n%s", name, st.Log(name))
+			}
+		}
+		st.Stop() // a second Stop does nothing
+	})
+	return st, opt
 }
