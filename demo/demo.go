@@ -300,6 +300,7 @@ func (s *Stack) start(name, bin string, env []string, args ...string) error {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.Dir, "TMPDIR=" + s.Dir}, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = s.Dir
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return fmt.Errorf("demo: start %s: %w", name, err)

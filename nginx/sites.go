@@ -192,6 +192,7 @@ func (c SitesConfig) view() (sitesView, error) {
 		return v, fmt.Errorf("nginx: no sites: name at least one, e.g. api=http://127.0.0.1:9000")
 	}
 	seen := map[string]bool{v.Hub + "." + d: true}
+	upstreams := map[string]bool{}
 	for _, s := range c.Sites {
 		sv, err := s.view(d)
 		if err != nil {
@@ -201,6 +202,11 @@ func (c SitesConfig) view() (sitesView, error) {
 			return v, fmt.Errorf("nginx: site %q: %s is named twice (or is the hub)", s.Name, sv.Host)
 		}
 		seen[sv.Host] = true
+		// "a-b" and "a.b" both read sso_site_a_b: number the second.
+		for name, n := sv.Upstream, 2; sv.Upstream != "" && upstreams[sv.Upstream]; n++ {
+			sv.Upstream = name + "_" + strconv.Itoa(n)
+		}
+		upstreams[sv.Upstream] = true
 		v.Sites = append(v.Sites, sv)
 	}
 	return v, nil

@@ -147,3 +147,29 @@ func TestRenderSitesEscapesGroups(t *testing.T) {
 		t.Errorf("sso-sites.conf lacks %s", want)
 	}
 }
+
+// Sites whose names differ only in '.' and '-' get distinct upstreams
+// (nginx refuses two upstream blocks of one name).
+func TestRenderSitesUpstreamNames(t *testing.T) {
+	c := sitesConfig()
+	c.Sites = []nginx.Site{
+		{Name: "a-b", Upstream: "http://127.0.0.1:1"},
+		{Name: "a.b", Upstream: "http://127.0.0.1:2"},
+		{Name: "c", Upstream: "/srv/c"},
+		{Name: "a-b.x", Upstream: "http://127.0.0.1:3"},
+		{Name: "a.b-x", Upstream: "http://127.0.0.1:4"},
+	}
+	out, err := nginx.RenderSites(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := out["sso-sites.conf"]
+	for _, want := range []string{"upstream sso_site_a_b {", "upstream sso_site_a_b_2 {", "upstream sso_site_a_b_x {", "upstream sso_site_a_b_x_2 {"} {
+		if strings.Count(conf, want) != 1 {
+			t.Errorf("sso-sites.conf has %q %d times, want once", want, strings.Count(conf, want))
+		}
+	}
+	if n := strings.Count(conf, "\nupstream "); n != 5 { // sso and the four proxied sites
+		t.Errorf("%d upstream blocks, want 5", n)
+	}
+}
