@@ -12,7 +12,7 @@ export SSO_REQUIRE_NGINX := 1
 export SSO_REQUIRE_TOOLS := 1
 export SSO_REQUIRE_CHROMIUM := 1
 
-.PHONY: test check deps lint unit e2e fuzz run build bench bench-smoke soak
+.PHONY: test check deps lint unit e2e fuzz run build bench bench-smoke soak demo
 
 test: deps lint unit e2e bench-smoke
 
@@ -35,6 +35,7 @@ unit:
 
 e2e: deps
 	$(GO) test -race -tags e2e -count=1 -timeout 15m ./e2e/...
+	$(GO) test -race -tags e2e -count=1 -timeout 10m -run '^TestDemoBrowser$$' ./demo/
 
 # Each fuzz target for FUZZTIME; seeds live in testdata/fuzz.
 fuzz:
@@ -47,6 +48,13 @@ fuzz:
 
 run:
 	$(GO) run ./cmd/sso
+
+# The whole stack without Docker: sso (Redis when installed), demoapi and
+# nginx on https://{login,app,api}.example.test:$(DEMO_PORT) with a dev CA;
+# prints the URLs and the browser line, runs until Ctrl-C (cmd/sso-demo).
+DEMO_PORT ?= 8443
+demo:
+	$(GO) run ./cmd/sso-demo --port $(DEMO_PORT)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sso ./cmd/sso

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -279,5 +280,143 @@ func TestSSOService(t *testing.T) {
 	}
 	if ports := service(t, p, "demoapi").Ports; len(ports) != 0 {
 		t.Errorf("demoapi publishes %v; it trusts X-Auth-* and must be reachable by nginx only", ports)
+	}
+}
+
+// envExample reads .env.example as KEY=value lines, with a test key for the
+// one secret it leaves empty.
+func envExample(t *testing.T) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(".env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf(".env.example: %q is no KEY=value line", line)
+		}
+		m[k] = v
+	}
+	if v, ok := m["SSO_SECRET_KEYS"]; !ok || v != "" {
+		t.Errorf(".env.example: SSO_SECRET_KEYS = %q, %v; want the key present and empty", v, ok)
+	}
+	m["SSO_SECRET_KEYS"] = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXk="
+	return m
+}
+
+func envList(m map[string]string) []string {
+	var l []string
+	for k, v := range m {
+		l = append(l, k+"="+v)
+	}
+	return l
+}
+
+// Every variable compose.yaml reads is in .env.example and the other way
+// round, and the example's values are compose's defaults.
+func TestEnvExample(t *testing.T) {
+	data, err := os.ReadFile("compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)`).FindAllStringSubmatch(string(data), -1) {
+		used[m[1]] = true
+	}
+	example := envExample(t)
+	for k := range used {
+		if _, ok := example[k]; !ok {
+			t.Errorf("compose.yaml reads ${%s}, which .env.example does not list", k)
+		}
+	}
+	for k := range example {
+		if !used[k] {
+			t.Errorf(".env.example lists %s, which compose.yaml does not read", k)
+		}
+	}
+	withExample, err := load(t, envList(example)...)
+	if err != nil {
+		t.Fatalf("load with .env.example's values: %v", err)
+	}
+	defaults := mustLoad(t)
+	for _, name := range defaults.ServiceNames() {
+		a, b := service(t, defaults, name), service(t, withExample, name)
+		if !reflect.DeepEqual(a.Environment, b.Environment) || !reflect.DeepEqual(a.Ports, b.Ports) || !reflect.DeepEqual(a.Volumes, b.Volumes) {
+			t.Errorf("service %s differs between compose's defaults and .env.example's values", name)
+		}
+	}
+}
+
+// Deploying on your own domain is a matter of .env: the domain, the API
+// upstream, ports and files reach sso and nginx, and nothing of the demo's
+// example.test is left.
+func TestOwnDomain(t *testing.T) {
+	dotenv := envExample(t)
+	for k, v := range map[string]string{
+		"SSO_DOMAIN": "example.com", "API_UPSTREAM": "10.0.0.7:9000",
+		"HTTPS_PORT": "8443", "HTTP_PORT": "8080", "SSO_PUBLIC_PORT_SUFFIX": ":8443",
+		"TLS_DIR": "/etc/letsencrypt/live/example.com", "APP_DIR": "/srv/app", "SSO_USERS": "/etc/sso/users.yml",
+	} {
+		dotenv[k] = v
+	}
+	p, err := load(t, envList(dotenv)...)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	sso, ng := service(t, p, "sso"), service(t, p, "nginx")
+	for _, tc := range []struct {
+		s         types.ServiceConfig
+		key, want string
+	}{
+		{sso, "SSO_COOKIE_DOMAINS", "example.com"},
+		{sso, "SSO_LOGIN_URL", "https://login.example.com:8443"},
+		{sso, "SSO_LOGIN_ORIGINS", "https://app.example.com:8443"},
+		{ng, "SSO_DOMAIN", "example.com"},
+		{ng, "API_UPSTREAM", "10.0.0.7:9000"},
+		{ng, "HTTPS_PORT", "8443"},
+		{ng, "HTTP_PORT", "8080"},
+	} {
+		if got := env(t, tc.s, tc.key); got != tc.want {
+			t.Errorf("%s %s = %q, want %q", tc.s.Name, tc.key, got, tc.want)
+		}
+	}
+	for _, s := range p.Services {
+		for k, v := range s.Environment {
+			if v != nil && strings.Contains(*v, "example.test") {
+				t.Errorf("service %s: %s = %q still names example.test", s.Name, k, *v)
+			}
+		}
+	}
+	published := map[string]uint32{}
+	for _, pc := range ng.Ports {
+		published[pc.Published] = pc.Target
+	}
+	if published["8443"] != 8443 || published["8080"] != 8080 {
+		t.Errorf("nginx publishes %v, want 8443:8443 and 8080:8080", published)
+	}
+	for target, want := range map[string]string{"/etc/nginx/certs": "/etc/letsencrypt/live/example.com", "/usr/share/nginx/html/app": "/srv/app"} {
+		if got := mountSource(t, ng, target); got != want {
+			t.Errorf("nginx mounts %s at %s, want %s", got, target, want)
+		}
+	}
+	if got := mountSource(t, sso, "/config/users.yml"); got != "/etc/sso/users.yml" {
+		t.Errorf("sso mounts %s as the users file, want /etc/sso/users.yml", got)
+	}
+	vars := map[string]string{}
+	for _, k := range nginx.Vars() {
+		vars[k] = env(t, ng, k)
+	}
+	out, err := nginx.Render(vars)
+	if err != nil {
+		t.Fatalf("templates with the own-domain environment: %v", err)
+	}
+	if !strings.Contains(out["sso.conf"], "server_name api.example.com;") || !strings.Contains(out["sso.conf"], "server 10.0.0.7:9000;") {
+		t.Errorf("rendered sso.conf does not serve api.example.com from 10.0.0.7:9000")
 	}
 }

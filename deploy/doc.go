@@ -6,6 +6,6 @@
 // Usage:
 //
 //	go run ./deploy/gencert
-//	echo "SSO_SECRET_KEYS=$(openssl rand -base64 32)" > deploy/.env
+//	cp deploy/.env.example deploy/.env # then set SSO_SECRET_KEYS, SSO_DOMAIN, …
 //	docker compose -f deploy/compose.yaml up --build
 package deploy

@@ -78,6 +78,11 @@ func Install(dir string, vars map[string]string) error {
 	if err != nil {
 		return err
 	}
+	return install(dir, rendered)
+}
+
+// install writes rendered into dir/conf.d and the snippets into dir/snippets.
+func install(dir string, rendered map[string]string) error {
 	snippets, err := Snippets()
 	if err != nil {
 		return err

@@ -125,7 +125,8 @@ func TestRender(t *testing.T) {
 		"ssl_certificate     /tls/cert.pem;",
 		"root /srv/app;",
 		// nginx variables survive.
-		"$host", "$request_uri", "$http_host", "$remote_addr", "$uri",
+		"$host", "$request_uri", "$uri",
+		"include snippets/sso-hub.conf;",
 		"$http_sec_fetch_mode", "$sso_login_url", "$sso_https_port_suffix",
 	} {
 		if !strings.Contains(all, want) {
@@ -150,7 +151,7 @@ func TestSnippetsHaveNoTemplateVars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sso-protect.conf", "sso-upstream.conf", "sso-cors.conf"} {
+	for _, want := range []string{"sso-protect.conf", "sso-upstream.conf", "sso-cors.conf", "sso-hub.conf"} {
 		text, ok := snips[want]
 		if !ok {
 			t.Errorf("Snippets() has no %s", want)
@@ -158,6 +159,13 @@ func TestSnippetsHaveNoTemplateVars(t *testing.T) {
 		}
 		if strings.Contains(text, "${") {
 			t.Errorf("%s contains ${", want)
+		}
+	}
+	// The hub's forwarded headers come from nginx's own view, and a client
+	// cannot speak for an original request there.
+	for _, want := range []string{"X-Forwarded-For   $remote_addr;", `X-Original-URL    "";`, `X-Original-Method "";`} {
+		if !strings.Contains(snips["sso-hub.conf"], "proxy_set_header "+want) {
+			t.Errorf("sso-hub.conf lacks proxy_set_header %s", want)
 		}
 	}
 	// The identity headers are set unconditionally (Caddy GHSA-7r4p-vjf4-gxv4).

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -60,6 +61,13 @@ func (s *Server) fail(c *gin.Context, err error) {
 		c.AbortWithStatusJSON(errBusy.status, authz.ErrorBody{Error: errBusy.code, Message: errBusy.message})
 	case errors.As(err, &ae):
 		c.AbortWithStatusJSON(ae.status, authz.ErrorBody{Error: ae.code, Message: ae.message})
+	case errors.As(err, &he) && wantsHTML(c.Request):
+		// A person who opened the address the start-up log prints (an IP):
+		// tell them where to go instead of showing JSON. Still a 400.
+		s.render(c, http.StatusBadRequest, "unknownhost.html", pageData{
+			Title: "Wrong address", RDHost: he.Host, Domains: s.opt.Cookies.Domains(), HubURL: s.opt.LoginURL,
+		})
+		c.Abort()
 	case errors.As(err, &he):
 		c.AbortWithStatusJSON(http.StatusBadRequest, authz.ErrorBody{
 			Error:   "unknown_host",
@@ -122,4 +130,13 @@ func (s *Server) observe() gin.HandlerFunc {
 			"method", c.Request.Method, "path", c.Request.URL.Path, "status", status,
 			"duration", d, "client", c.ClientIP())
 	}
+}
+
+// wantsHTML reports whether the client asks for a page (a browser's
+// navigation) rather than JSON: text/html listed in Accept before any JSON.
+func wantsHTML(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	h := strings.Index(accept, "text/html")
+	j := strings.Index(accept, "json")
+	return h >= 0 && (j < 0 || h < j)
 }

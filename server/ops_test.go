@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,6 +78,56 @@ func TestUnknownHost(t *testing.T) {
 			}
 			if len(r.Cookies()) != 0 {
 				t.Errorf("Host %s: sets %q", host, r.Header.Values("Set-Cookie"))
+			}
+		}
+	}
+}
+
+// A browser that asks by an IP or an unknown name gets a page naming the
+// hub and the cookie domains, still with a 400 and no cookie; a client that
+// prefers JSON keeps the JSON answer.
+func TestUnknownHostPage(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for _, tc := range []struct {
+		accept string
+		html   bool
+	}{
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true}, // Chromium's navigation
+		{"text/html", true},
+		{"application/json", false},
+		{"application/json, text/html", false},
+		{"*/*", false},
+		{"", false},
+	} {
+		for _, host := range []string{"127.0.0.1:8080", "localhost", "sso.evil.net"} {
+			for _, q := range []req{
+				{url: hub + "/login"},
+				{method: "POST", url: hub + "/login", body: "username=alice", ctype: "application/x-www-form-urlencoded"},
+			} {
+				q.headers = map[string]string{"Host": host, "Accept": tc.accept}
+				r := do(t, c, q)
+				name := fmt.Sprintf("%s %s Host %s Accept %q", q.method, q.url, host, tc.accept)
+				if r.StatusCode != http.StatusBadRequest || len(r.Cookies()) != 0 {
+					t.Errorf("%s = %d, cookies %q; want 400 and none", name, r.StatusCode, r.Header.Values("Set-Cookie"))
+				}
+				ct := r.Header.Get("Content-Type")
+				if !tc.html {
+					if !strings.HasPrefix(ct, "application/json") || !strings.Contains(string(r.body), `"unknown_host"`) {
+						t.Errorf("%s: %s %s, want JSON unknown_host", name, ct, r.body)
+					}
+					continue
+				}
+				body := string(r.body)
+				if !strings.HasPrefix(ct, "text/html") || r.Header.Get("Content-Security-Policy") == "" {
+					t.Errorf("%s: Content-Type %q, CSP %q; want an HTML page with the pages' CSP", name, ct, r.Header.Get("Content-Security-Policy"))
+				}
+				hostOnly, _, _ := strings.Cut(host, ":")
+				for _, want := range []string{`href="` + hub + `/login"`, "<code>example.test</code>", "<code>" + hostOnly} {
+					if !strings.Contains(body, want) {
+						t.Errorf("%s: page lacks %q:\n%s", name, want, body)
+					}
+				}
 			}
 		}
 	}

@@ -37,6 +37,10 @@ type pageData struct {
 	// Accounts and RDHost describe an ambiguous request (ambiguous.html).
 	Accounts []string
 	RDHost   string
+	// Domains and HubURL tell a browser that asked by an unknown host
+	// which hosts to use instead (unknownhost.html).
+	Domains []string
+	HubURL  string
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, d pageData) {

@@ -3,6 +3,7 @@
 //	sso [serve] [flags]   run the service (the default)
 //	sso hash-password     read a password, print an argon2id hash for the users file
 //	sso version           print the version
+//	sso nginx             render the nginx vhosts for a domain and name=upstream sites
 //	sso doctor            check the configuration, and explain whether a browser
 //	                      will send the cookie and accept the CORS answer
 //
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runDoctor(ctx, args, getenv, stdout, stderr)
 	case "hash-password":
 		return hashPassword(args, stdin, stdout, stderr)
+	case "nginx":
+		return nginxCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sso", buildVersion())
 		return nil
@@ -82,6 +85,7 @@ func usage() string {
   sso [serve] [flags]   run the service (the default); sso serve -h lists every setting
   sso hash-password     read a password (stdin or prompt), print an argon2id hash for the users file
   sso version           print the version
+  sso nginx [flags]     render nginx's vhosts for your domain and name=upstream sites (sso nginx -h)
   sso doctor [flags]    check the configuration; with --from URL --to URL explain whether the browser sends the cookie (sso doctor -h)
 `
 }

@@ -63,6 +63,10 @@ type Options struct {
 	// Files are written under Dir before nginx starts (name → content),
 	// e.g. "app/index.html".
 	Files map[string]string
+	// Sites, when set, replaces the templates with nginx.InstallSites of
+	// it; Start fills in its Domain, ListenAddr, ports, TLS files and
+	// CookieName from Vars when they are empty.
+	Sites *nginx.SitesConfig
 }
 
 // Server is a running nginx.
@@ -150,7 +154,29 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Fatal(err)
 		}
 	}
-	if err := nginx.Install(dir, s.Vars); err != nil {
+	if opts.Sites == nil {
+		err = nginx.Install(dir, s.Vars)
+	} else {
+		c := *opts.Sites
+		fill := func(p *string, v string) {
+			if *p == "" {
+				*p = v
+			}
+		}
+		fill(&c.Domain, s.Vars["SSO_DOMAIN"])
+		fill(&c.ListenAddr, s.Vars["LISTEN_ADDR"])
+		fill(&c.TLSCert, s.Vars["TLS_CERT"])
+		fill(&c.TLSKey, s.Vars["TLS_KEY"])
+		fill(&c.CookieName, s.Vars["SSO_COOKIE_NAME"])
+		if c.HTTPSPort == 0 {
+			c.HTTPSPort = s.HTTPSPort
+		}
+		if c.HTTPPort == 0 {
+			c.HTTPPort = s.HTTPPort
+		}
+		err = nginx.InstallSites(dir, c)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 
