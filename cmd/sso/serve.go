@@ -11,8 +11,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/example/sso/config"
 	"github.com/example/sso/internal/app"
 )
@@ -53,7 +51,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	opt := app.Options{Log: stderr, Version: buildVersion()}
 	if loadErr != nil {
 		// Assemble orders the refusals, most fundamental first, and adds
-		// those of the constructors for the settings Load accepted.
+		// those of the constructors for the settings Load accepted; what
+		// it logs on the way would only bury them.
+		opt.Log = nil
 		return app.Assemble(ctx, cfg, loadErr, opt).Err()
 	}
 	// SIGHUP re-reads the users file. Asked for before anything slow, so
@@ -63,9 +63,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	// Gin's debug mode prints routes and warnings to stdout; sso logs
-	// through slog instead.
-	gin.SetMode(gin.ReleaseMode)
 
 	// Listen before building, so that a taken port fails here,
 	// synchronously, and so that a login URL derived from SSO_LISTEN gets

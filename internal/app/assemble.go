@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/example/sso/authz"
@@ -322,6 +323,9 @@ func (b *builder) regulation() {
 // filled here and only here.
 func (b *builder) server() {
 	cfg := b.cfg
+	// Gin's debug mode prints routes and warnings to stdout; sso logs
+	// through slog instead.
+	gin.SetMode(gin.ReleaseMode)
 	s, err := server.New(server.Options{
 		Cookies:         b.pol.Cookies,
 		Codec:           b.codec,
