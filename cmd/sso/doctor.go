@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/sso/doctor"
 	"github.com/example/sso/internal/app"
+	"github.com/example/sso/internal/httptoken"
 )
 
 // doctorPing bounds the Redis check: a doctor that hangs helps no one.
@@ -104,7 +105,7 @@ func parseHeaders(list []string) (http.Header, error) {
 	for _, s := range list {
 		name, value, _ := strings.Cut(s, ":")
 		name = strings.TrimSpace(name)
-		if name == "" || strings.ContainsAny(name, " \t\r\n\"(),/;<=>?@[\\]{}") {
+		if !httptoken.Valid(name) {
 			return nil, fmt.Errorf("doctor: --header %q: want 'Name: value', such as 'Content-Type: application/json'", s)
 		}
 		h.Add(name, strings.TrimSpace(value))
