@@ -176,14 +176,14 @@ func (b *builder) refuse(rule, label, setting string, err error, fix string) {
 // refused reports config.Load's refusals of settings as failures of this
 // step, and whether there were any: the step is then skipped.
 func (b *builder) refused(rule, label string, settings ...string) bool {
-	any := false
+	found := false
 	for _, s := range settings {
 		for _, se := range b.ref.bySetting[s] {
-			any = true
+			found = true
 			b.settingFail(rule, label, se)
 		}
 	}
-	return any
+	return found
 }
 
 func (b *builder) settingFail(rule, label string, se *config.SettingError) {
@@ -312,7 +312,7 @@ func (b *builder) jwt() {
 }
 
 func (b *builder) regulation() {
-	if b.cfg.LoginMaxRetries == 0 && !b.ref.any("SSO_LOGIN_MAX_RETRIES") {
+	if b.cfg.LoginMaxRetries == 0 && !b.ref.has("SSO_LOGIN_MAX_RETRIES") {
 		b.warn(RuleRegulation, "login regulation", "SSO_LOGIN_MAX_RETRIES",
 			"login regulation is off (SSO_LOGIN_MAX_RETRIES=0): nothing limits password guessing",
 			"set SSO_LOGIN_MAX_RETRIES to a positive number, such as the default 5")

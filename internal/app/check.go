@@ -114,8 +114,8 @@ func newRefusals(err error) refusals {
 	return r
 }
 
-// any reports whether config.Load refused any of settings.
-func (r refusals) any(settings ...string) bool {
+// has reports whether config.Load refused any of settings.
+func (r refusals) has(settings ...string) bool {
 	for _, s := range settings {
 		if len(r.bySetting[s]) > 0 {
 			return true
