@@ -187,6 +187,14 @@ func TestDoctorSplitArgs(t *testing.T) {
 			want:     doctorArgs{help: true},
 			wantRest: []string{"--config=/etc/sso.yaml"},
 		},
+		{
+			args:     []string{"--cookie-domains", "example.com", "-json"},
+			want:     doctorArgs{json: true},
+			wantRest: []string{"--cookie-domains", "example.com"},
+		},
+	}
+	if _, _, err := splitDoctorArgs([]string{"--json=false"}); err == nil {
+		t.Error("--json=false accepted: --json takes no value")
 	}
 	for _, tc := range tests {
 		got, rest, err := splitDoctorArgs(tc.args)
