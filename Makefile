@@ -56,8 +56,12 @@ DEMO_PORT ?= 8443
 demo:
 	$(GO) run ./cmd/sso-demo --port $(DEMO_PORT)
 
+# The version sso --version prints: git describe in a clone, the VERSION
+# file in a tarball.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || cat VERSION 2>/dev/null || echo devel)
+
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sso ./cmd/sso
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/sso ./cmd/sso
 
 # Go benchmarks of the hot paths (/auth, origin checks, cookie decoding),
 # then the load run (bench/): wrk on loopback through nginx, sso (memstore

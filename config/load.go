@@ -33,6 +33,14 @@ func (e *SettingError) Error() string {
 	return fmt.Sprintf("%s=%q%s: %s", e.Setting, e.Value, src, e.Msg)
 }
 
+// UsageError reports a command line Load cannot parse (an unknown flag, a
+// flag without its value, a stray argument), as opposed to a bad setting:
+// the caller prints its usage and exits 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return "config: " + e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
 // newError builds a SettingError, redacting value when the setting is secret.
 func newError(env, value, msg string) *SettingError {
 	return &SettingError{Setting: env, Value: display(env, value), Msg: msg}
@@ -94,10 +102,13 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	configFlag := fset.String("config", "", "YAML configuration file")
 	if err := fset.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		return Config{}, &UsageError{err}
 	}
 	if fset.NArg() > 0 {
-		return Config{}, fmt.Errorf("config: unexpected argument %q (settings are flags such as --listen=:8080)", fset.Arg(0))
+		return Config{}, &UsageError{fmt.Errorf("unexpected argument %q (settings are flags such as --listen=:8080)", fset.Arg(0))}
 	}
 
 	path, pathNote := getenv("SSO_CONFIG"), ""

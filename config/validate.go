@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/sso/internal/httptoken"
 	"github.com/example/sso/internal/shortdur"
 )
 
@@ -135,7 +136,7 @@ func (c Config) problems() []error {
 	}
 	headers := strings.Join(c.CORSHeaders, ",")
 	for _, h := range c.CORSHeaders {
-		if h == "*" || h == "" || strings.IndexFunc(h, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+		if h == "*" || h == "" || !httptoken.Valid(h) {
 			badf("SSO_CORS_HEADERS", headers, "entry %q is not a header name (a token such as X-Request-Id; * is not allowed with credentials)", h)
 		}
 	}
@@ -178,7 +179,7 @@ func (c Config) validateCookie(bad func(env, value, msg string)) {
 	switch {
 	case c.CookieName == "":
 		bad("SSO_COOKIE_NAME", "", "must not be empty")
-	case strings.IndexFunc(c.CookieName, func(r rune) bool { return !isTokenChar(r) }) >= 0:
+	case !httptoken.Valid(c.CookieName):
 		bad("SSO_COOKIE_NAME", c.CookieName, "must be a cookie name token: letters, digits and !#$%&'*+-.^_`|~")
 	case hasPrefixFold(c.CookieName, "__Host-"):
 		// RFC 6265bis §4.1.3.2: __Host- cookies must not carry Domain, and
@@ -376,16 +377,6 @@ func readable(path string) string {
 		return "is a directory, want a file"
 	}
 	return ""
-}
-
-// isTokenChar reports whether r may appear in a cookie name (RFC 6265 §4.1.1
-// token, RFC 9110 §5.6.2).
-func isTokenChar(r rune) bool {
-	switch {
-	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		return true
-	}
-	return strings.ContainsRune("!#$%&'*+-.^_`|~", r)
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/example/sso/internal/httptoken"
 )
 
 // ErrNoDomain is wrapped by every error about a host that belongs to none of
@@ -62,7 +64,7 @@ func New(cfg Config) (*Policy, error) {
 	if p.name == "" {
 		p.name = DefaultName
 	}
-	if !isToken(p.name) {
+	if !httptoken.Valid(p.name) {
 		return nil, fmt.Errorf("cookiedomain: Name: %q is not an RFC 6265 token (letters, digits and !#$%%&'*+-.^_`|~)", p.name)
 	}
 	// RFC 6265bis §4.1.3: browsers reject a __Host- cookie that carries a
@@ -88,21 +90,6 @@ func New(cfg Config) (*Policy, error) {
 		return nil, fmt.Errorf("cookiedomain: SameSite: unknown mode %d: want Lax, Strict or None", p.sameSite)
 	}
 	return p, nil
-}
-
-// isToken reports whether s is an RFC 2616 token, which RFC 6265 §4.1.1
-// requires of a cookie name.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // Domains returns the canonical parent domains, without duplicates, in the

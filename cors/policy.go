@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/example/sso/internal/httptoken"
 )
 
 // Defaults for the zero values of Config.
@@ -122,7 +124,7 @@ func New(cfg Config) (*Policy, error) {
 		switch u := strings.ToUpper(m); {
 		case m == "*":
 			errs = append(errs, errors.New(`cors: allowed method "*" means any method only without credentials; list the methods`))
-		case !isToken(m):
+		case !httptoken.Valid(m):
 			errs = append(errs, fmt.Errorf("cors: allowed method %q is not an HTTP token", m))
 		case u == "CONNECT" || u == "TRACE" || u == "TRACK":
 			errs = append(errs, fmt.Errorf("cors: allowed method %q is forbidden by Fetch; browsers never send it", m))
@@ -183,7 +185,7 @@ func headerList(what string, names []string) ([]string, []error) {
 		switch {
 		case h == "*":
 			errs = append(errs, fmt.Errorf(`cors: %s header "*" is a wildcard only without credentials; list the headers`, what))
-		case !isToken(h):
+		case !httptoken.Valid(h):
 			errs = append(errs, fmt.Errorf("cors: %s header %q is not an HTTP token", what, h))
 		case !seen[strings.ToLower(h)]:
 			seen[strings.ToLower(h)] = true
@@ -306,21 +308,4 @@ func (p *Policy) match(o Origin) bool {
 		}
 	}
 	return false
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(b)) {
-			return false
-		}
-	}
-	return true
 }

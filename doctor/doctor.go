@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
+	"github.com/example/sso/internal/httptoken"
 )
 
 // Check names, in the order Explain reports them.
@@ -161,7 +162,7 @@ func parse(in Input) (*scenario, string) {
 	if s.method == "" {
 		s.method = "GET"
 	}
-	if !isToken(s.method) {
+	if !httptoken.Valid(s.method) {
 		return nil, fmt.Sprintf("method %q is not an HTTP token", s.method)
 	}
 	if forbiddenMethod(s.method) {
@@ -176,7 +177,7 @@ func parse(in Input) (*scenario, string) {
 		return nil, fmt.Sprintf("credentials %q: want include, same-origin or omit", s.credentials)
 	}
 	for name := range in.Headers {
-		if !isToken(name) {
+		if !httptoken.Valid(name) {
 			return nil, fmt.Sprintf("header name %q is not an HTTP token", name)
 		}
 	}
@@ -554,18 +555,4 @@ func containsFold(list []string, v string) bool {
 		}
 	}
 	return false
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

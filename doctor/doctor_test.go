@@ -391,3 +391,44 @@ func TestDoctorHubAPI(t *testing.T) {
 		t.Errorf("blog logs in at the hub: %v, want refused naming SSO_LOGIN_ORIGINS", c)
 	}
 }
+
+// Every failing check of these scenarios names its remedy apart, for sso
+// doctor --json; a passing check has none.
+func TestCheckFix(t *testing.T) {
+	cookies, err := cookiedomain.New(cookiedomain.Config{Domains: []string{"example.com"}, Name: "sso_session", SameSite: http.SameSiteLaxMode, Secure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins, err := cors.New(cors.Config{Origins: cors.DefaultOrigins([]string{"example.com"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fails := 0
+	for _, sc := range []struct{ from, to, method string }{
+		{"https://www.other.org/", "https://api.example.com/items", "PUT"},    // cross-site: SameSite, CORS, CSRF
+		{"https://app.example.com/", "http://api.example.com/items", "GET"},   // Secure over http
+		{"https://app.example.com/", "https://api.example.net/items", "GET"},  // outside the cookie domain
+		{"https://app.example.com/", "https://api.example.com/items", "POST"}, // all good
+	} {
+		r := Explain(Input{Cookies: cookies, CORS: origins, LoginURL: "https://login.example.com", From: sc.from, To: sc.to, Method: sc.method})
+		for _, c := range r.Checks {
+			why, fix := c.Fix()
+			if c.OK {
+				if fix != "" || why != c.Detail {
+					t.Errorf("%s → %s: passing check %q split into %q / %q", sc.from, sc.to, c.Name, why, fix)
+				}
+				continue
+			}
+			fails++
+			if o, _ := r.Get(CheckOrigin); c.Name == CheckPreflight && !o.OK && fix == "" {
+				continue // the remedy is the origin check's
+			}
+			if fix == "" || why == "" || !strings.HasPrefix(c.Detail, why) || !strings.HasSuffix(c.Detail, fix) {
+				t.Errorf("%s → %s: failing check %q: why %q, fix %q from %q", sc.from, sc.to, c.Name, why, fix, c.Detail)
+			}
+		}
+	}
+	if fails < 4 {
+		t.Errorf("only %d failing checks: the scenarios no longer test the split", fails)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/example/sso/internal/httptoken"
 	"io"
 	"net"
 	"net/http"
@@ -219,7 +220,7 @@ func parseProbe(in ProbeInput) (*scenario, string) {
 	if s.method == "" {
 		s.method = "GET"
 	}
-	if !isToken(s.method) || forbiddenMethod(s.method) {
+	if !httptoken.Valid(s.method) || forbiddenMethod(s.method) {
 		return nil, fmt.Sprintf("method %q cannot be sent by fetch()", s.method)
 	}
 	s.method = normalizeMethod(s.method)

@@ -2,36 +2,28 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/example/sso/authz"
-	"github.com/example/sso/config"
-	"github.com/example/sso/cookiedomain"
-	"github.com/example/sso/cors"
 	"github.com/example/sso/doctor"
-	"github.com/example/sso/ticket"
-	"github.com/example/sso/users"
+	"github.com/example/sso/internal/app"
+	"github.com/example/sso/internal/httptoken"
 )
 
 // doctorPing bounds the Redis check: a doctor that hangs helps no one.
 const doctorPing = 3 * time.Second
 
-func doctorUsage() string {
-	return `usage: sso doctor [--from URL --to URL [--method M] [--header 'Name: value']... [--credentials MODE]] [serve flags]
+// doctorDetails is the body of sso doctor -h.
+const doctorDetails = `Checks the configuration sso serve would start with (same environment,
+SSO_CONFIG file and flags), through the same assembly serve uses: settings,
+cookie and CORS policies, secret keys, JWT, users file, Redis. With --from
+and --to it then explains whether a browser on the page --from that fetches
+--to sends the session cookie and accepts the CORS answer, and why not.
 
-Checks the configuration sso serve would start with (same environment,
-SSO_CONFIG file and flags): settings, cookie and CORS policies, secret keys,
-users file, Redis. With --from and --to it then explains whether a browser on
-the page --from that fetches --to sends the session cookie and accepts the
-CORS answer, and why not. Exit status 1 when any check fails.
-
+  --json              print one JSON document (docs/doctor.md) instead of text
   --from URL          the page's URL, e.g. https://app.example.com/
   --to URL            the URL the page fetches, e.g. https://api.example.com/items
   --method M          the fetch method (default GET)
@@ -47,19 +39,21 @@ CORS answer, and why not. Exit status 1 when any check fails.
   --probe-ca FILE     trust this PEM CA too (a dev CA)
   --probe-connect H:P connect every probe request to H:P (as curl --connect-to)
 
-Doctor flags and serve flags (sso serve -h) may come in any order. Example:
-
-  SSO_COOKIE_DOMAINS=example.com SSO_SECRET_KEYS=… SSO_USERS_FILE=users.yaml \
-    sso doctor --from https://app.example.com/ --to https://api.example.com/items \
-      --method PUT --header 'Content-Type: application/json' --header 'X-CSRF-Token: x'
+Doctor flags and serve flags (sso serve -h) may come in any order.
+Exit status: 0 every check passed (warnings allowed), 1 a check failed,
+2 a usage error or a configuration that cannot be read at all.
 `
+
+func doctorUsage() string {
+	c, _ := lookup("doctor")
+	return commandUsage(c)
 }
 
 // doctorArgs are the flags of sso doctor itself.
 type doctorArgs struct {
 	from, to, method, credentials string
 	headers                       []string
-	help                          bool
+	help, json                    bool
 	probe                         probeArgs
 }
 
@@ -83,6 +77,12 @@ func splitDoctorArgs(args []string) (doctorArgs, []string, error) {
 			continue
 		case "probe":
 			d.probe.on = true
+			continue
+		case "json":
+			if hasValue {
+				return d, nil, fmt.Errorf("doctor: flag --json takes no value")
+			}
+			d.json = true
 			continue
 		case "from", "to", "method", "credentials", "header", "probe-user", "probe-ca", "probe-connect":
 		default:
@@ -120,7 +120,7 @@ func parseHeaders(list []string) (http.Header, error) {
 	for _, s := range list {
 		name, value, _ := strings.Cut(s, ":")
 		name = strings.TrimSpace(name)
-		if name == "" || strings.ContainsAny(name, " \t\r\n\"(),/;<=>?@[\\]{}") {
+		if !httptoken.Valid(name) {
 			return nil, fmt.Errorf("doctor: --header %q: want 'Name: value', such as 'Content-Type: application/json'", s)
 		}
 		h.Add(name, strings.TrimSpace(value))
@@ -128,37 +128,11 @@ func parseHeaders(list []string) (http.Header, error) {
 	return h, nil
 }
 
-// checklist prints one line per check and counts the failures.
-type checklist struct {
-	w             io.Writer
-	total, failed int
-}
-
-func (c *checklist) ok(format string, args ...any) {
-	c.total++
-	fmt.Fprintf(c.w, "ok   "+format+"\n", args...)
-}
-
-// warn prints a WARN line: a setting that works in some deployments and
-// fails closed in others, which doctor cannot tell apart.
-func (c *checklist) warn(format string, args ...any) {
-	c.total++
-	fmt.Fprintf(c.w, "WARN "+format+"\n", args...)
-}
-
-// fail prints one FAIL line per line of err: a configuration error joins
-// one refusal per setting.
-func (c *checklist) fail(what string, err error) {
-	for _, line := range strings.Split(err.Error(), "\n") {
-		c.total++
-		c.failed++
-		fmt.Fprintf(c.w, "FAIL %s: %s\n", what, line)
-	}
-}
-
-// runDoctor checks the configuration as serve would build it, then, with
-// --from and --to, explains a browser request (package doctor).
-func runDoctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// runDoctor assembles the service as serve would, reports every check the
+// assembly made, then, with --from and --to, explains a browser request
+// (package doctor).
+func runDoctor(ctx context.Context, std stdio, args []string) error {
+	stdout, stderr := std.stdout, std.stderr
 	da, rest, err := splitDoctorArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "sso: %v\n\n%s", err, doctorUsage())
@@ -174,196 +148,126 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	headers, err := parseHeaders(da.headers)
 	if err != nil {
-		fmt.Fprintf(stderr, "sso: %v\n", err)
+		fmt.Fprintf(stderr, "sso: %v\n\n%s", err, doctorUsage())
 		return errUsage
 	}
+	cfg, loadErr, err := loadConfig(rest, std.getenv, doctorUsage(), stdout, stderr)
+	if err != nil {
+		return ignoreHelp(err)
+	}
 
-	c := &checklist{w: stdout}
-	cookies, origins, cfg := doctorConfig(ctx, c, rest, getenv)
-
+	res := app.Assemble(ctx, cfg, loadErr, app.Options{PingTimeout: doctorPing, Version: buildVersion()})
+	if res.App != nil {
+		res.App.Close()
+	}
+	rep := doctorReport{Version: buildVersion()}
+	for _, c := range res.Checks {
+		rep.add(c, c.Line())
+	}
 	if da.from != "" {
-		fmt.Fprintln(stdout)
-		if cookies == nil {
-			c.fail("browser checks", errors.New("skipped: the cookie and CORS policies could not be built (see above)"))
+		rep.browser = len(rep.Checks)
+		p := res.Policies
+		if p.Cookies == nil || p.CORS == nil {
+			c := app.Check{Rule: "browser.skipped", Label: "browser checks", URL: da.to,
+				Why: "skipped: the cookie and CORS policies could not be built (see above)", Fix: "correct the settings above first"}
+			rep.add(c, c.Line())
 		} else {
-			hub, err := hubPolicy(cfg, origins)
-			if err != nil {
-				c.fail("login origins", err)
-			}
-			if w := wildLoginOrigins(cfg.LoginOrigins); w != "" {
-				c.warn("%s", w)
-			}
 			r := doctor.Explain(doctor.Input{
-				Cookies: cookies, CORS: origins, HubCORS: hub, LoginURL: cfg.LoginURL,
+				Cookies: p.Cookies, CORS: p.CORS, HubCORS: p.HubCORS, LoginURL: cfg.LoginURL,
 				From: da.from, To: da.to, Method: da.method, Headers: headers, Credentials: da.credentials,
 			})
-			fmt.Fprint(stdout, r)
 			for _, ch := range r.Checks {
-				c.total++
-				if !ch.OK {
-					c.failed++
-				}
+				why, fix := ch.Fix()
+				rep.add(app.Check{Rule: browserRule(ch.Name), Label: ch.Name, OK: ch.OK, URL: da.to, Why: why, Fix: fix}, ch.String())
 			}
 		}
 	}
 	if da.probe.on {
-		runProbe(ctx, c, da, headers, cfg, getenv)
+		runProbe(ctx, &rep, da, headers, cfg, std.getenv)
 	}
-	if c.failed > 0 {
-		return fmt.Errorf("doctor: %d of %d checks failed", c.failed, c.total)
+	rep.OK = rep.Failed == 0
+
+	if da.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("doctor: write JSON: %w", err)
+		}
+	} else {
+		for i, line := range rep.lines {
+			if i == rep.browser && i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	for _, c := range res.Checks {
+		if !c.OK && c.Rule == app.RuleConfig {
+			return fmt.Errorf("doctor: the configuration cannot be read (%d of %d checks failed): %w", rep.Failed, len(rep.Checks), errConfig)
+		}
+	}
+	if rep.Failed > 0 {
+		return fmt.Errorf("doctor: %d of %d checks failed", rep.Failed, len(rep.Checks))
 	}
 	return nil
 }
 
-// doctorConfig is part one: the configuration, built as serve's build
-// builds it. It returns the policies (nil when they could not be built).
-// A refused setting is reported once, by config.Load; the checks that
-// depend on it are skipped, and all others still run.
-func doctorConfig(ctx context.Context, c *checklist, args []string, getenv func(string) string) (*cookiedomain.Policy, *cors.Policy, config.Config) {
-	cfg, err := config.Load(args, getenv)
-	bad := refused(err)
-	if err != nil {
-		c.fail("configuration", err)
-		if len(cfg.CookieDomains) == 0 {
-			// Load stopped before reading the settings (a bad flag or
-			// configuration file): nothing else can be checked.
-			return nil, nil, cfg
-		}
-	} else {
-		mode := ""
-		if cfg.DevMode {
-			mode = " (DEV MODE: SSO_COOKIE_DOMAINS is not set)"
-		}
-		c.ok("configuration: cookie domains %s, login hub %s%s", strings.Join(cfg.CookieDomains, ", "), cfg.LoginURL, mode)
-	}
+// doctorReport is sso doctor --json's document (docs/doctor.md); Schema
+// changes only when a field changes meaning or goes away.
+type doctorReport struct {
+	Schema   int         `json:"schema"`
+	Version  string      `json:"version"`
+	OK       bool        `json:"ok"`
+	Failed   int         `json:"failed"`
+	Warnings int         `json:"warnings"`
+	Checks   []app.Check `json:"checks"`
 
-	var keys [][]byte
-	if !bad("SSO_SECRET_KEYS") {
-		keys, err = secretKeys(cfg)
-		switch {
-		case err != nil:
-			c.fail("secret keys", err)
-		case keys == nil:
-			c.ok("secret keys: none set; dev mode generates one at start-up, so sessions end when sso stops")
-		default:
-			if _, err := ticket.New(cfg.CookieName, keys); err != nil {
-				c.fail("secret keys", fmt.Errorf("SSO_SECRET_KEYS: %w", err))
-			} else {
-				c.ok("secret keys: %d %s; the first signs, all verify", len(keys), plural(len(keys), "key"))
-			}
-		}
-	}
+	lines   []string // the text output, one per check
+	browser int      // index of the first browser check; 0: none
+}
 
-	var (
-		cookies *cookiedomain.Policy
-		origins *cors.Policy
-	)
-	if !bad("SSO_COOKIE_DOMAINS", "SSO_COOKIE_NAME", "SSO_COOKIE_SAMESITE", "SSO_COOKIE_SECURE", "SSO_LOGIN_URL", "SSO_CORS_ORIGINS") {
-		var login *url.URL
-		cookies, origins, login, err = webPolicies(cfg)
-		if err != nil {
-			c.fail("cookie and CORS settings", err)
-			cookies, origins = nil, nil
-		} else {
-			d, _ := cookies.For(login.Hostname())
-			attrs := "HttpOnly, SameSite=" + doctor.SameSiteName(cookies.SameSite())
-			if cookies.Secure() {
-				attrs = "Secure, " + attrs
-			}
-			c.ok("cookie: %s with Domain=%s, set by the login hub %s://%s; %s", cookies.Name(), d, login.Scheme, login.Host, attrs)
-			c.ok("CORS origins: %s", strings.Join(origins.Config().Origins, ", "))
-		}
-	}
+const doctorSchema = 1
 
-	if !bad("SSO_TRUSTED_PROXIES") {
-		if _, err := authz.NewProxies(cfg.TrustedProxies); err != nil {
-			c.fail("trusted proxies", fmt.Errorf("SSO_TRUSTED_PROXIES: %w", err))
-		} else {
-			c.ok("trusted proxies: %s", strings.Join(cfg.TrustedProxies, ", "))
-			if w := proxyReach(cfg.Listen, cfg.TrustedProxies); w != "" {
-				c.warn("%s", w)
-			}
-		}
-	}
-
-	if (keys != nil || len(cfg.JWTKeyFiles) > 0) && !bad("SSO_JWT_ISSUER", "SSO_JWT_AUDIENCE", "SSO_JWT_TTL", "SSO_JWT_KEY_FILES") {
-		if iss, err := newIssuer(cfg, keys); err != nil {
-			c.fail("JWT", err)
-		} else {
-			c.ok("JWT: issuer %s, audience %s, lifetime %s", cfg.JWTIssuer, cfg.JWTAudience, iss.TTL())
-		}
-	}
-
+func (r *doctorReport) add(c app.Check, line string) {
+	r.Schema = doctorSchema
+	r.Checks = append(r.Checks, c)
+	r.lines = append(r.lines, line)
 	switch {
-	case bad("SSO_USERS_FILE"):
-	case cfg.UsersFile == "":
-		c.ok("users: dev mode demo user (sso serve prints its password once)")
-	default:
-		if d, err := users.LoadFile(cfg.UsersFile); err != nil {
-			c.fail("users file", fmt.Errorf("SSO_USERS_FILE=%q: %w", cfg.UsersFile, oneLine{err}))
-		} else {
-			c.ok("users file %s: %d %s", cfg.UsersFile, len(d.Users()), plural(len(d.Users()), "user"))
-		}
-	}
-
-	if bad("SSO_REDIS_URL", "SSO_REDIS_SENTINEL_MASTER", "SSO_REDIS_SENTINEL_ADDRS", "SSO_REDIS_CLUSTER_ADDRS", "SSO_REDIS_PASSWORD") {
-		return cookies, origins, cfg
-	}
-	doctorStore(ctx, c, cfg)
-	return cookies, origins, cfg
-}
-
-// refused returns a test for whether err (from config.Load) refuses any
-// of the named settings.
-func refused(err error) func(settings ...string) bool {
-	set := map[string]bool{}
-	var walk func(error)
-	walk = func(e error) {
-		var se *config.SettingError
-		if errors.As(e, &se) {
-			set[se.Setting] = true
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-		}
-	}
-	if err != nil {
-		walk(err)
-	}
-	return func(settings ...string) bool {
-		for _, s := range settings {
-			if set[s] {
-				return true
-			}
-		}
-		return false
+	case !c.OK:
+		r.Failed++
+	case c.Warn:
+		r.Warnings++
 	}
 }
 
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
+// browserRules are the stable rule names of package doctor's checks.
+var browserRules = map[string]string{
+	doctor.CheckRequest:     "browser.request",
+	doctor.CheckLoginDomain: "browser.login-domain",
+	doctor.CheckLoginCookie: "browser.login-cookie",
+	doctor.CheckCredentials: "browser.credentials",
+	doctor.CheckDomain:      "browser.cookie-domain",
+	doctor.CheckSecure:      "browser.cookie-secure",
+	doctor.CheckSameSite:    "browser.cookie-samesite",
+	doctor.CheckOrigin:      "browser.cors-origin",
+	doctor.CheckPreflight:   "browser.cors-preflight",
+	doctor.CheckCSRF:        "browser.csrf",
 }
 
-// doctorStore checks that Redis answers, through the same newStore serve
-// uses, with a shorter timeout. It never prints the Redis password:
-// newStore's errors carry the address only.
-func doctorStore(ctx context.Context, c *checklist, cfg config.Config) {
-	if cfg.RedisURL == "" && cfg.RedisSentinelMaster == "" && len(cfg.RedisClusterAddrs) == 0 {
-		c.ok("store: embedded in-memory store (no Redis configured): sessions are lost on restart and not shared between instances")
-		return
+func browserRule(name string) string {
+	if r, ok := browserRules[name]; ok {
+		return r
 	}
-	ctx, cancel := context.WithTimeout(ctx, doctorPing)
-	defer cancel()
-	a := &app{cfg: cfg, log: slog.New(slog.DiscardHandler)}
-	defer a.close()
-	if _, _, err := newStore(ctx, cfg, a, nil); err != nil {
-		c.fail("store", err)
-		return
-	}
-	c.ok("store: Redis answers")
+	// A check added to package doctor later: a readable slug until it
+	// gets its entry above.
+	slug := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return '-'
+	}, name)
+	return "browser." + strings.Trim(strings.ReplaceAll(strings.ReplaceAll(slug, "--", "-"), "--", "-"), "-")
 }

@@ -112,7 +112,7 @@ func TestDoctorBrokenConfig(t *testing.T) {
 		{
 			name:  "public suffix cookie domain",
 			set:   map[string]string{"SSO_COOKIE_DOMAINS": "co.uk"},
-			wants: []string{"FAIL cookie and CORS settings: SSO_COOKIE_DOMAINS=\"co.uk\"", "public suffix", "FAIL browser checks: skipped"},
+			wants: []string{"FAIL cookie: SSO_COOKIE_DOMAINS=\"co.uk\"", "public suffix", "FAIL browser checks: skipped"},
 		},
 		{
 			name:  "short secret key",
@@ -122,12 +122,12 @@ func TestDoctorBrokenConfig(t *testing.T) {
 		{
 			name:  "missing users file is reported once, other checks still run",
 			set:   map[string]string{"SSO_USERS_FILE": "/nonexistent/users.yaml"},
-			wants: []string{"FAIL configuration: SSO_USERS_FILE=\"/nonexistent/users.yaml\"", "ok   secret keys", "ok   cookie: SameSite"},
+			wants: []string{"FAIL users file: SSO_USERS_FILE=\"/nonexistent/users.yaml\"", "ok   secret keys", "ok   cookie: SameSite"},
 		},
 		{
 			name:  "login hub outside the cookie domain",
 			set:   map[string]string{"SSO_LOGIN_URL": "https://login.example.org"},
-			wants: []string{"FAIL cookie and CORS settings: SSO_LOGIN_URL=\"https://login.example.org\""},
+			wants: []string{"FAIL login URL: SSO_LOGIN_URL=\"https://login.example.org\""},
 		},
 		{
 			name:  "redis does not answer; its password is not printed",
@@ -187,6 +187,14 @@ func TestDoctorSplitArgs(t *testing.T) {
 			want:     doctorArgs{help: true},
 			wantRest: []string{"--config=/etc/sso.yaml"},
 		},
+		{
+			args:     []string{"--cookie-domains", "example.com", "-json"},
+			want:     doctorArgs{json: true},
+			wantRest: []string{"--cookie-domains", "example.com"},
+		},
+	}
+	if _, _, err := splitDoctorArgs([]string{"--json=false"}); err == nil {
+		t.Error("--json=false accepted: --json takes no value")
 	}
 	for _, tc := range tests {
 		got, rest, err := splitDoctorArgs(tc.args)

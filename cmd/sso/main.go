@@ -1,14 +1,8 @@
 // Command sso is the single-sign-on service for a family of subdomains.
+// sso --help lists its commands (the table in commands.go).
 //
-//	sso [serve] [flags]   run the service (the default)
-//	sso hash-password     read a password, print an argon2id hash for the users file
-//	sso version           print the version
-//	sso nginx             render the nginx vhosts for a domain and name=upstream sites
-//	sso doctor            check the configuration, and explain whether a browser
-//	                      will send the cookie and accept the CORS answer
-//
-// main only wires: it reads the configuration, builds concrete values, passes
-// them to constructors, serves and shuts down.
+// main only parses the command line: internal/app builds the service from
+// the configuration, for serve and doctor alike.
 package main
 
 import (
@@ -25,28 +19,49 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// Exit statuses, for scripts.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // serve refused to start or stopped; doctor: a check failed
+	exitUsage   = 2 // the command line is wrong; doctor: the configuration cannot be read
+	usagePrefix = "sso: "
+)
+
+// errUsage marks an error whose message, with the usage, is already on
+// stderr: exit 2, print nothing more.
+var errUsage = errors.New("usage")
+
+// errConfig marks an error that keeps a command from reading the
+// configuration at all (an unreadable SSO_CONFIG file): exit 2.
+var errConfig = errors.New("configuration")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	// go-redis logs pool errors through a package-level logger; send them
 	// through slog like everything else, once, here in main.
 	redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(os.Stderr, nil))})
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, errUsage) {
-			// One line per problem, so that a bad configuration names each
-			// setting it refuses.
-			for _, line := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintln(os.Stderr, "sso: "+line)
-			}
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, errUsage) {
+		// One line per problem, so that a bad configuration names each
+		// setting it refuses.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, usagePrefix+line)
 		}
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
-var errUsage = errors.New("usage")
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage), errors.Is(err, errConfig):
+		return exitUsage
+	default:
+		return exitFailed
+	}
+}
 
 type redisLog struct{ log *slog.Logger }
 
@@ -54,38 +69,74 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, getenv, stdout, stderr, nil)
-	case "doctor":
-		return runDoctor(ctx, args, getenv, stdout, stderr)
-	case "hash-password":
-		return hashPassword(args, stdin, stdout, stderr)
-	case "nginx":
-		return nginxCmd(args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "sso", buildVersion())
-		return nil
-	case "help":
-		fmt.Fprint(stdout, usage())
-		return nil
-	default:
-		fmt.Fprintf(stderr, "sso: unknown command %q\n\n%s", cmd, usage())
-		return errUsage
-	}
+// io is what a command may use of the process.
+type stdio struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
 }
 
+// run dispatches to a command of the table. With no command, or flags
+// first, it serves: go run ./cmd/sso is the one-command start.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	std := stdio{getenv, stdin, stdout, stderr}
+	name := "serve"
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage())
+			return nil
+		case "-version", "--version":
+			name, args = "version", args[1:]
+		default:
+			if !strings.HasPrefix(args[0], "-") {
+				name, args = args[0], args[1:]
+			}
+		}
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "sso: unknown command %q\n\n%s", name, usage())
+		return errUsage
+	}
+	return c.run(ctx, std, args)
+}
+
+// usage is sso --help: every command with its one-line description, then
+// the examples.
 func usage() string {
-	return `usage:
-  sso [serve] [flags]   run the service (the default); sso serve -h lists every setting
-  sso hash-password     read a password (stdin or prompt), print an argon2id hash for the users file
-  sso version           print the version
-  sso nginx [flags]     render nginx's vhosts for your domain and name=upstream sites (sso nginx -h)
-  sso doctor [flags]    check the configuration; with --from URL --to URL explain whether the browser sends the cookie (sso doctor -h)
-`
+	var b strings.Builder
+	fmt.Fprintf(&b, "sso %s: one login for a family of subdomains\n\n", buildVersion())
+	b.WriteString("usage: sso [command] [flags]\n\ncommands:\n")
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	b.WriteString("\nWith no command, sso serves. 'sso <command> -h' prints a command's flags.\n\nexamples:\n")
+	for _, c := range commands() {
+		for _, e := range c.examples {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
+	}
+	return b.String()
+}
+
+// commandUsage is the head of a command's -h: synopsis, description,
+// examples.
+func commandUsage(c command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s\n\n%s\n", c.synopsis, c.summary)
+	if c.details != "" {
+		fmt.Fprintf(&b, "\n%s", c.details)
+	}
+	if len(c.examples) > 0 {
+		b.WriteString("\nexamples:\n")
+		for _, e := range c.examples {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
+	}
+	return b.String()
 }

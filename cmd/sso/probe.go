@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+
+	"github.com/example/sso/internal/app"
 
 	"github.com/example/sso/config"
 	"github.com/example/sso/doctor"
@@ -28,32 +31,39 @@ func (p *probeArgs) set(name, value string) {
 }
 
 // runProbe sends the scenario's real requests to the running deployment
-// (doctor.Probe) and adds its checks to c.
-func runProbe(ctx context.Context, c *checklist, da doctorArgs, headers http.Header, cfg config.Config, getenv func(string) string) {
-	fmt.Fprintf(c.w, "\nprobe of the running deployment (%s → %s):\n", da.from, da.to)
+// (doctor.Probe) and adds its checks to rep, under rules "probe.<rule>".
+func runProbe(ctx context.Context, rep *doctorReport, da doctorArgs, headers http.Header, cfg config.Config, getenv func(string) string) {
+	fail := func(err error) {
+		c := app.Check{Rule: "probe.setup", Label: "probe", URL: da.to, Why: err.Error(), Fix: "correct the --probe flags"}
+		rep.add(c, c.Line())
+	}
 	in := doctor.ProbeInput{
 		Connect: da.probe.connect, LoginURL: cfg.LoginURL, CookieName: cfg.CookieName,
 		From: da.from, To: da.to, Method: da.method, Headers: headers,
 		User: da.probe.user, Password: getenv("SSO_PROBE_PASSWORD"), Cookie: getenv("SSO_PROBE_COOKIE"),
 	}
 	if da.probe.user != "" && in.Password == "" {
-		c.fail("probe", fmt.Errorf("--probe-user %s: set SSO_PROBE_PASSWORD to its password", da.probe.user))
+		fail(fmt.Errorf("--probe-user %s: set SSO_PROBE_PASSWORD to its password", da.probe.user))
 		return
 	}
 	if da.probe.ca != "" {
 		pool, err := doctor.LoadCAFile(da.probe.ca)
 		if err != nil {
-			c.fail("probe", fmt.Errorf("--probe-ca: %w", err))
+			fail(fmt.Errorf("--probe-ca: %w", err))
 			return
 		}
 		in.RootCAs = pool
 	}
 	r := doctor.Probe(ctx, in)
-	fmt.Fprint(c.w, r)
-	for _, ch := range r.Checks {
-		c.total++
-		if !ch.OK {
-			c.failed++
+	for i, ch := range r.Checks {
+		line := strings.TrimRight(ch.String(), "\n")
+		if i == 0 {
+			line = fmt.Sprintf("\nprobe of the running deployment (%s → %s):\n%s", da.from, da.to, line)
 		}
+		rule := ch.Rule
+		if r, ok := browserRules[rule]; ok {
+			rule = r
+		}
+		rep.add(app.Check{Rule: "probe." + strings.TrimPrefix(rule, "browser."), Label: "probe: " + ch.Rule, OK: ch.OK, URL: ch.Request, Why: ch.Why, Fix: ch.Fix}, line)
 	}
 }

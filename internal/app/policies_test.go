@@ -1,6 +1,7 @@
-package main
+package app
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,10 +42,12 @@ func TestCORSHeadersSetting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, p, _, err := webPolicies(cfg)
-	if err != nil {
-		t.Fatal(err)
+	res := Assemble(context.Background(), cfg, nil, Options{})
+	if res.App == nil {
+		t.Fatal(res.Err())
 	}
+	defer res.App.Close()
+	p := res.Policies.CORS
 	for _, hdr := range []string{"x-request-id", "x-csrf-token,content-type", "x-other"} {
 		r := httptest.NewRequest(http.MethodOptions, "http://api.example.test/x", nil)
 		r.Header.Set("Origin", "http://app.example.test:8080")
