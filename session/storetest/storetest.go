@@ -311,21 +311,22 @@ func testDelete(t *testing.T, st Store) {
 
 func testIdleExpiry(t *testing.T, st Store) {
 	ctx := context.Background()
-	// A 1s idle timeout touched every 100ms: 900ms of slack for a loaded
-	// machine's scheduler (a 300ms one failed under CI-like load).
-	idle := newSession(t, "alice", time.Second, time.Hour)
-	touched := newSession(t, "alice", time.Second, time.Hour)
+	// A 2s idle timeout touched every 200ms: 1.8s of slack for a loaded
+	// machine's scheduler (a 300ms one failed under CI-like load, a 1s one
+	// with eight builds running beside it).
+	idle := newSession(t, "alice", 2*time.Second, time.Hour)
+	touched := newSession(t, "alice", 2*time.Second, time.Hour)
 	create(t, st, idle)
 	create(t, st, touched)
 	for range 12 {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 		if err := st.Touch(ctx, touched.ID, time.Now()); err != nil {
-			t.Fatalf("Touch every 100ms: %v", err)
+			t.Fatalf("Touch every 200ms: %v", err)
 		}
 	}
-	// 1.2s have passed: the untouched one is past its idle deadline.
+	// 2.4s have passed: the untouched one is past its idle deadline.
 	_, err := st.Get(ctx, idle.ID)
-	wantNotFound(t, "Get(untouched, 500ms after a 300ms idle timeout)", err)
+	wantNotFound(t, "Get(untouched, 2.4s after a 2s idle timeout)", err)
 	mustGet(t, st, touched.ID)
 	got, err := st.List(ctx, "alice")
 	if err != nil || len(got) != 1 || got[0].ID != touched.ID {
