@@ -148,7 +148,7 @@ func (a *Authenticator) fromHeaders(ctx context.Context, r *http.Request) (Ident
 			return id, err
 		}
 	}
-	if key := r.Header.Get("X-API-Key"); key != "" {
+	if key := get(r.Header, hAPIKey); key != "" {
 		return a.fromAPIKey(ctx, strings.TrimSpace(key))
 	}
 	return Identity{}, ErrUnauthenticated

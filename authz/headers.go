@@ -1,0 +1,165 @@
+package authz
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Header names in canonical form (textproto.CanonicalMIMEHeaderKey), so
+// that /auth reads and writes the header maps directly: Header.Get and Set
+// canonicalise their key on every call, which allocates for names such as
+// X-Original-URL whose canonical form differs.
+const (
+	hOriginalMethod = "X-Original-Method"
+	hOriginalURL    = "X-Original-Url"
+	hAPIKey         = "X-Api-Key"
+	hSecFetchSite   = "Sec-Fetch-Site"
+	hOrigin         = "Origin"
+	hCacheControl   = "Cache-Control"
+	hAuthUser       = "X-Auth-User"
+	hAuthEmail      = "X-Auth-Email"
+	hAuthGroups     = "X-Auth-Groups"
+	hAuthToken      = "X-Auth-Token"
+	hAuthError      = "X-Auth-Error"
+	hContentLength  = "Content-Length"
+)
+
+// get is r.Header.Get for a canonical name, without canonicalising it.
+func get(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// value is a header value that is set on many responses: the slice is
+// shared, never written to, and full to capacity, so that an Add by later
+// code copies it instead of writing into another response's header.
+type value []string
+
+func newValue(v string) value { return value(slices.Clip([]string{v})) }
+
+var (
+	noStore      = newValue("no-store")
+	zeroLength   = newValue("0")
+	errorValues  sync.Map // code → value, a handful of constant codes
+	emptyGroups  = newValue("")
+	maxRendered  = 50_000 // bound of renderCache, as maxCachedTokens
+	unauthorized = newValue("unauthorized")
+)
+
+// errorValue is the shared X-Auth-Error value of code (a constant).
+func errorValue(code string) value {
+	if code == "unauthorized" {
+		return unauthorized
+	}
+	if v, ok := errorValues.Load(code); ok {
+		return v.(value)
+	}
+	v, _ := errorValues.LoadOrStore(code, newValue(code))
+	return v.(value)
+}
+
+// rendered holds the identity headers of one user as last rendered: the
+// values are built once per user and state of the users file instead of on
+// every request (the groups join was the largest).
+type rendered struct {
+	email        string
+	groups       []string // what groupsV was joined from
+	user, emailV value
+	groupsV      value
+}
+
+// renderCache maps a user name to its rendered identity headers. An entry
+// is used only while the user's email and groups are still what it was
+// rendered from, so a change in the users file shows at once.
+type renderCache struct {
+	mu sync.RWMutex
+	m  map[string]*rendered
+}
+
+// headers returns the values of X-Auth-User, -Email and -Groups for id.
+func (c *renderCache) headers(id *Identity) *rendered {
+	c.mu.RLock()
+	r := c.m[id.User]
+	c.mu.RUnlock()
+	if r != nil && r.email == id.Email && slices.Equal(r.groups, id.Groups) {
+		return r
+	}
+	r = &rendered{
+		email: id.Email, groups: slices.Clone(id.Groups),
+		user: newValue(id.User), emailV: newValue(id.Email), groupsV: newValue(strings.Join(id.Groups, ",")),
+	}
+	if len(id.Groups) == 0 {
+		r.groupsV = emptyGroups
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxRendered {
+		c.m = make(map[string]*rendered)
+	}
+	c.m[id.User] = r
+	c.mu.Unlock()
+	return r
+}
+
+// audienceCache maps the scheme and authority of an X-Original-URL
+// ("https://app.example.com") to the upstream token's audience, so that
+// the URL is parsed once per upstream, not once per request. Bounded: past
+// maxAudiences it starts afresh.
+type audienceCache struct {
+	mu sync.RWMutex
+	m  map[string]string // "" value: no audience (an unusable URL)
+}
+
+const maxAudiences = 1024
+
+// audience is upstreamAudience(originalURL), cached by the URL's prefix up
+// to its path. URLs with userinfo ("@") or without "://" are not cached.
+func (c *audienceCache) audience(originalURL string) (string, bool) {
+	prefix, ok := originPrefix(originalURL)
+	if !ok {
+		return upstreamAudience(originalURL)
+	}
+	c.mu.RLock()
+	aud, hit := c.m[prefix]
+	c.mu.RUnlock()
+	if hit {
+		return aud, aud != ""
+	}
+	aud, ok = upstreamAudience(prefix)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxAudiences {
+		c.m = make(map[string]string)
+	}
+	c.m[prefix] = aud
+	c.mu.Unlock()
+	return aud, ok
+}
+
+// originPrefix returns u up to (not including) the path, query or
+// fragment that follows its authority: the part that decides the
+// audience. ok is false, and upstreamAudience judges the whole URL, when u
+// has no "://", its authority holds "@" or "\\", or the rest could make
+// url.Parse fail ('%' escapes, control characters): the cached answer must
+// be the one the whole URL gets.
+func originPrefix(u string) (string, bool) {
+	i := strings.Index(u, "://")
+	if i <= 0 {
+		return "", false
+	}
+	end := len(u)
+	if j := strings.IndexAny(u[i+3:], "/?#"); j >= 0 {
+		end = i + 3 + j
+	}
+	if strings.ContainsAny(u[:end], "@\\") {
+		return "", false
+	}
+	for k := end; k < len(u); k++ {
+		if b := u[k]; b == '%' || b < 0x20 || b == 0x7f {
+			return "", false
+		}
+	}
+	return u[:end], true
+}
