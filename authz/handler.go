@@ -46,6 +46,7 @@ type Handler struct {
 	tokens    tokenCache
 	rendered  renderCache
 	audiences audienceCache
+	hosts     hostCache
 	// untrusted logs once about X-Original-* from a peer that is not a
 	// trusted proxy.
 	untrusted sync.Once
@@ -146,8 +147,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code, msg, reason = "ambiguous_session", "session cookies of different users: sign out at the login hub", "ambiguous_session"
 			}
 			login := h.loginURL(originalURL, reason) // only here: rd checking is not free
-			w.Header().Set("X-Auth-Login-URL", login)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
+			hdr[hLoginURL] = []string{login}
+			hdr[hWWWAuthenticate] = bearerChallenge
 			reply(http.StatusUnauthorized, code, msg, login)
 			return
 		}
@@ -265,20 +266,34 @@ func (h *Handler) upstreamToken(id Identity, aud string) (value, error) {
 // URL is one we would follow after login.
 // reason, when set, travels as the hub's `reason` parameter.
 func (h *Handler) loginURL(original, reason string) string {
-	u := strings.TrimRight(h.LoginURL, "/") + "/login"
-	q := url.Values{}
+	base := strings.TrimRight(h.LoginURL, "/")
+	rd := ""
 	if original != "" {
-		if target, ok := redirect.Check(original, h.Auth.Cookies.Contains); ok {
-			q.Set("rd", target)
+		if target, ok := redirect.Check(original, h.hosts.contains(h.Auth.Cookies)); ok {
+			rd = target
 		}
 	}
+	if rd == "" && reason == "" {
+		return base + "/login"
+	}
+	// What url.Values{rd, reason}.Encode() gives (keys sorted), built in
+	// one string: QueryEscape returns its input when nothing needs escaping.
+	var b strings.Builder
+	b.Grow(len(base) + len("/login?rd=&reason=") + 3*len(rd) + len(reason))
+	b.WriteString(base)
+	b.WriteString("/login")
+	sep := byte('?')
+	if rd != "" {
+		b.WriteString("?rd=")
+		b.WriteString(url.QueryEscape(rd))
+		sep = '&'
+	}
 	if reason != "" {
-		q.Set("reason", reason)
+		b.WriteByte(sep)
+		b.WriteString("reason=")
+		b.WriteString(url.QueryEscape(reason))
 	}
-	if len(q) == 0 {
-		return u
-	}
-	return u + "?" + q.Encode()
+	return b.String()
 }
 
 // peerIP is the address of r's peer, without the port.

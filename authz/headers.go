@@ -1,10 +1,13 @@
 package authz
 
 import (
+	"iter"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/example/sso/cookiedomain"
 )
 
 // Header names in canonical form (textproto.CanonicalMIMEHeaderKey), so
@@ -12,18 +15,20 @@ import (
 // canonicalise their key on every call, which allocates for names such as
 // X-Original-URL whose canonical form differs.
 const (
-	hOriginalMethod = "X-Original-Method"
-	hOriginalURL    = "X-Original-Url"
-	hAPIKey         = "X-Api-Key"
-	hSecFetchSite   = "Sec-Fetch-Site"
-	hOrigin         = "Origin"
-	hCacheControl   = "Cache-Control"
-	hAuthUser       = "X-Auth-User"
-	hAuthEmail      = "X-Auth-Email"
-	hAuthGroups     = "X-Auth-Groups"
-	hAuthToken      = "X-Auth-Token"
-	hAuthError      = "X-Auth-Error"
-	hContentLength  = "Content-Length"
+	hOriginalMethod  = "X-Original-Method"
+	hOriginalURL     = "X-Original-Url"
+	hAPIKey          = "X-Api-Key"
+	hSecFetchSite    = "Sec-Fetch-Site"
+	hOrigin          = "Origin"
+	hCacheControl    = "Cache-Control"
+	hAuthUser        = "X-Auth-User"
+	hAuthEmail       = "X-Auth-Email"
+	hAuthGroups      = "X-Auth-Groups"
+	hAuthToken       = "X-Auth-Token"
+	hAuthError       = "X-Auth-Error"
+	hContentLength   = "Content-Length"
+	hLoginURL        = "X-Auth-Login-Url"
+	hWWWAuthenticate = "Www-Authenticate"
 )
 
 // get is r.Header.Get for a canonical name, without canonicalising it.
@@ -42,12 +47,13 @@ type value []string
 func newValue(v string) value { return value(slices.Clip([]string{v})) }
 
 var (
-	noStore      = newValue("no-store")
-	zeroLength   = newValue("0")
-	errorValues  sync.Map // code → value, a handful of constant codes
-	emptyGroups  = newValue("")
-	maxRendered  = 50_000 // bound of renderCache, as maxCachedTokens
-	unauthorized = newValue("unauthorized")
+	noStore         = newValue("no-store")
+	bearerChallenge = newValue(`Bearer realm="sso"`)
+	zeroLength      = newValue("0")
+	errorValues     sync.Map // code → value, a handful of constant codes
+	emptyGroups     = newValue("")
+	maxRendered     = 50_000 // bound of renderCache, as maxCachedTokens
+	unauthorized    = newValue("unauthorized")
 )
 
 // errorValue is the shared X-Auth-Error value of code (a constant).
@@ -162,4 +168,74 @@ func originPrefix(u string) (string, bool) {
 		}
 	}
 	return u[:end], true
+}
+
+// cookieValues yields the values of the cookies called name in h's Cookie
+// lines, in order, as r.CookiesNamed(name) would return them (surrounding
+// double quotes removed, values with bytes RFC 6265 forbids skipped), but
+// without building a Cookie per pair: /auth reads one cookie per request.
+func cookieValues(h http.Header, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range h["Cookie"] {
+			for part := range strings.SplitSeq(line, ";") {
+				part = strings.Trim(part, " \t\r\n")
+				k, v, ok := strings.Cut(part, "=")
+				if !ok || k != name {
+					continue
+				}
+				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				if !validCookieValue(v) {
+					continue
+				}
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// validCookieValue is net/http's test of a cookie value's bytes.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// hostCache remembers the cookie policy's answer per host of an rd
+// target: canonicalising a host (IDNA, IP parsing) allocates, and the
+// anonymous 401s behind nginx name the same few hosts over and over.
+// Bounded: past maxHosts it starts afresh.
+type hostCache struct {
+	mu     sync.RWMutex
+	m      map[string]bool
+	policy *cookiedomain.Policy
+}
+
+const maxHosts = 1024
+
+// contains returns p.Contains, answered from the cache when it can.
+func (c *hostCache) contains(p *cookiedomain.Policy) func(string) bool {
+	return func(host string) bool {
+		c.mu.RLock()
+		ok, hit := c.m[host]
+		hit = hit && c.policy == p
+		c.mu.RUnlock()
+		if hit {
+			return ok
+		}
+		ok = p.Contains(host)
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= maxHosts || c.policy != p {
+			c.m, c.policy = make(map[string]bool), p
+		}
+		c.m[host] = ok
+		c.mu.Unlock()
+		return ok
+	}
 }
