@@ -56,7 +56,7 @@ func nginxRequest(cookie string) *http.Request {
 
 // benchCache puts a Local verified-session cache (SSO_AUTH_CACHE) in front
 // of the fixture's store, with a TTL that outlasts the benchmark.
-func benchCache(b *testing.B, f *fixture) {
+func benchCache(b testing.TB, f *fixture) {
 	b.Helper()
 	c, err := authcache.New(authcache.Options{TTL: time.Hour, Refresh: f.auth.Refresh, Local: true, Now: f.clock.Now})
 	if err != nil {

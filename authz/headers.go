@@ -171,16 +171,25 @@ func originPrefix(u string) (string, bool) {
 }
 
 // cookieValues yields the values of the cookies called name in h's Cookie
-// lines, in order, as r.CookiesNamed(name) would return them (surrounding
-// double quotes removed, values with bytes RFC 6265 forbids skipped), but
-// without building a Cookie per pair: /auth reads one cookie per request.
+// lines, in order, as r.CookiesNamed(name) would return them (names and
+// parts trimmed, surrounding double quotes removed, values with bytes RFC
+// 6265 forbids skipped, nothing past net/http's default limit of
+// maxCookies), but without building a Cookie per pair: /auth reads one
+// cookie per request.
 func cookieValues(h http.Header, name string) iter.Seq[string] {
 	return func(yield func(string) bool) {
-		for _, line := range h["Cookie"] {
+		lines := h["Cookie"]
+		n := 0
+		for _, line := range lines {
+			n += strings.Count(line, ";") + 1
+		}
+		if n > maxCookies {
+			return
+		}
+		for _, line := range lines {
 			for part := range strings.SplitSeq(line, ";") {
-				part = strings.Trim(part, " \t\r\n")
-				k, v, ok := strings.Cut(part, "=")
-				if !ok || k != name {
+				k, v, _ := strings.Cut(strings.Trim(part, " \t\r\n"), "=")
+				if strings.Trim(k, " \t\r\n") != name {
 					continue
 				}
 				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
@@ -196,6 +205,10 @@ func cookieValues(h http.Header, name string) iter.Seq[string] {
 		}
 	}
 }
+
+// maxCookies is net/http's default limit on the cookies of a request
+// (GODEBUG httpcookiemaxnum): past it, CookiesNamed returns none.
+const maxCookies = 3000
 
 // validCookieValue is net/http's test of a cookie value's bytes.
 func validCookieValue(v string) bool {
