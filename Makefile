@@ -12,7 +12,7 @@ export SSO_REQUIRE_NGINX := 1
 export SSO_REQUIRE_TOOLS := 1
 export SSO_REQUIRE_CHROMIUM := 1
 
-.PHONY: test check deps lint unit e2e fuzz run build bench bench-smoke bench-million soak
+.PHONY: test check deps lint unit e2e fuzz run build bench bench-smoke soak
 
 test: deps lint unit e2e bench-smoke
 
@@ -75,6 +75,7 @@ bench-smoke: deps
 # A million sessions in Redis (bench/, TestMillion): Redis's memory per
 # session and per user index, sso's resident memory after /auth over a
 # sample of them. SSO_BENCH_MILLION=<count> for another size.
+.PHONY: bench-million
 bench-million:
 	SSO_BENCH_MILLION=$${SSO_BENCH_MILLION:-1} $(GO) test -tags bench -run '^TestMillion$$' -count=1 -v -timeout 20m ./bench/
 
