@@ -148,7 +148,7 @@ func (a *Authenticator) fromHeaders(ctx context.Context, r *http.Request) (Ident
 			return id, err
 		}
 	}
-	if key := r.Header.Get("X-API-Key"); key != "" {
+	if key := get(r.Header, hAPIKey); key != "" {
 		return a.fromAPIKey(ctx, strings.TrimSpace(key))
 	}
 	return Identity{}, ErrUnauthenticated
@@ -246,16 +246,17 @@ func (a *Authenticator) signedIDs(r *http.Request) ([]string, error) {
 // what a proven sign-out deletes, read or not. It looks at no more than
 // maxCookieValues distinct values; all is false when there were more.
 func (a *Authenticator) SignedSessionIDs(r *http.Request) (ids []string, all bool) {
-	var seen []string // values already looked at; few, so a slice
-	for _, c := range r.CookiesNamed(a.Cookies.Name()) {
-		if slices.Contains(seen, c.Value) {
+	var buf [4]string
+	seen := buf[:0] // values already looked at; few, so a slice (on the stack for a browser's one or two)
+	for v := range cookieValues(r.Header, a.Cookies.Name()) {
+		if slices.Contains(seen, v) {
 			continue
 		}
 		if len(seen) == maxCookieValues {
 			return ids, false
 		}
-		seen = append(seen, c.Value)
-		raw, err := a.Codec.Decode(c.Value)
+		seen = append(seen, v)
+		raw, err := a.Codec.Decode(v)
 		if err != nil {
 			continue
 		}

@@ -184,7 +184,7 @@ func (f *fixture) login(t testing.TB, user string) string {
 }
 
 // apiKey stores an API key for user and returns it.
-func (f *fixture) apiKey(t *testing.T, user string) string {
+func (f *fixture) apiKey(t testing.TB, user string) string {
 	t.Helper()
 	k, id, hash, err := apikey.Generate()
 	if err != nil {

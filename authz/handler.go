@@ -43,7 +43,10 @@ type Handler struct {
 	// Observe, when set, is told every decision.
 	Observe func(Result, Method)
 
-	tokens tokenCache
+	tokens    tokenCache
+	rendered  renderCache
+	audiences audienceCache
+	hosts     hostCache
 	// untrusted logs once about X-Original-* from a peer that is not a
 	// trusted proxy.
 	untrusted sync.Once
@@ -59,7 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Log == nil {
 		h.Log = slog.New(slog.DiscardHandler)
 	}
-	origin := r.Header.Get("Origin")
+	origin := get(r.Header, hOrigin)
 	if r.Method == http.MethodOptions {
 		// Browsers send preflights without cookies; nginx routes the
 		// upstreams' preflights here so that they never meet a 401.
@@ -76,11 +79,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET (nginx auth_request) or OPTIONS (preflight)", "")
 		return
 	}
-	originAllowed := h.CORS.Decorate(w.Header(), origin)
-	w.Header().Set("Cache-Control", "no-store")
+	hdr := w.Header()
+	originAllowed := h.CORS.Decorate(hdr, origin)
+	hdr[hCacheControl] = noStore
 
 	trusted := h.Proxies.Trusted(r)
-	if !trusted && (r.Header.Get("X-Original-Method") != "" || r.Header.Get("X-Original-URL") != "") {
+	if !trusted && (get(r.Header, hOriginalMethod) != "" || get(r.Header, hOriginalURL) != "") {
 		// Fail closed: ignoring the headers would silently turn the
 		// forgery shield off for every upstream behind a proxy missing
 		// from the list. nginx turns this 5xx into a 500 for the client.
@@ -95,23 +99,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method := http.MethodGet
 	originalURL := ""
 	if trusted {
-		if m := r.Header.Get("X-Original-Method"); m != "" {
+		if m := get(r.Header, hOriginalMethod); m != "" {
 			method = strings.ToUpper(m)
 		}
-		originalURL = r.Header.Get("X-Original-URL")
+		originalURL = get(r.Header, hOriginalURL)
 	}
 	// nginx's auth_request reads only the headers of the answer; a body it
 	// does not read makes it close the keepalive connection to sso, so an
 	// anonymous request would cost a new TCP connection each. nginx builds
 	// its own JSON for the client from the headers; direct callers still get
 	// the body.
-	subrequest := trusted && r.Header.Get("X-Original-Method") != ""
+	subrequest := trusted && get(r.Header, hOriginalMethod) != ""
 	reply := func(status int, code, msg, login string) {
 		// The reason travels in a header too, for nginx's logs and error
 		// pages, since a subrequest's answer has no body.
-		w.Header().Set("X-Auth-Error", code)
+		hdr[hAuthError] = errorValue(code)
 		if subrequest {
-			w.Header().Set("Content-Length", "0")
+			hdr[hContentLength] = zeroLength
 			w.WriteHeader(status)
 			return
 		}
@@ -124,7 +128,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the allowed origins are caught by the Origin check, which SameSite=Lax
 	// alone would let through.
 	if !safeMethod(method) {
-		if (origin != "" && !originAllowed) || (origin == "" && r.Header.Get("Sec-Fetch-Site") == "cross-site") {
+		if (origin != "" && !originAllowed) || (origin == "" && get(r.Header, hSecFetchSite) == "cross-site") {
 			h.observe(ResultCSRF, "")
 			reply(http.StatusForbidden, "cross_site_request", "an unsafe "+method+" request from another origin is refused", "")
 			return
@@ -143,8 +147,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				code, msg, reason = "ambiguous_session", "session cookies of different users: sign out at the login hub", "ambiguous_session"
 			}
 			login := h.loginURL(originalURL, reason) // only here: rd checking is not free
-			w.Header().Set("X-Auth-Login-URL", login)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
+			hdr[hLoginURL] = []string{login}
+			hdr[hWWWAuthenticate] = bearerChallenge
 			reply(http.StatusUnauthorized, code, msg, login)
 			return
 		}
@@ -155,15 +159,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusServiceUnavailable, "unavailable", "credentials could not be checked, try again", "")
 		return
 	}
-	if groups := r.URL.Query()["group"]; len(groups) > 0 && !id.InGroup(groups...) {
-		h.observe(ResultForbidden, id.Method)
-		reply(http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
-		return
+	// Parsing the query allocates; most /auth requests have none.
+	if r.URL.RawQuery != "" {
+		if groups := r.URL.Query()["group"]; len(groups) > 0 && !id.InGroup(groups...) {
+			h.observe(ResultForbidden, id.Method)
+			reply(http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
+			return
+		}
 	}
-	hdr := w.Header()
-	hdr.Set("X-Auth-User", id.User)
-	hdr.Set("X-Auth-Email", id.Email)
-	hdr.Set("X-Auth-Groups", strings.Join(id.Groups, ","))
+	// Shared, pre-rendered values written under canonical keys: no
+	// allocation per request for the identity headers.
+	rv := h.rendered.headers(&id)
+	hdr[hAuthUser], hdr[hAuthEmail], hdr[hAuthGroups] = rv.user, rv.emailV, rv.groupsV
 	if err := h.setToken(hdr, id, originalURL); err != nil {
 		h.observe(ResultError, id.Method)
 		h.Log.ErrorContext(r.Context(), "auth: sign upstream token", "err", err)
@@ -181,13 +188,13 @@ func (h *Handler) setToken(hdr http.Header, id Identity, originalURL string) err
 	if id.Method == MethodJWT {
 		// The caller's own token goes upstream unchanged: minting a fresh
 		// one here would let a JWT renew itself forever.
-		hdr.Set("X-Auth-Token", id.Token)
+		hdr[hAuthToken] = []string{id.Token}
 		return nil
 	}
 	if h.Auth.Tokens == nil {
 		return nil
 	}
-	aud, ok := upstreamAudience(originalURL)
+	aud, ok := h.audiences.audience(originalURL)
 	if !ok {
 		// No trusted X-Original-URL (a direct call, or nginx outside
 		// SSO_TRUSTED_PROXIES), or one naming no http(s) origin: there is
@@ -200,7 +207,7 @@ func (h *Handler) setToken(hdr http.Header, id Identity, originalURL string) err
 	if err != nil {
 		return err
 	}
-	hdr.Set("X-Auth-Token", tok)
+	hdr[hAuthToken] = tok
 	return nil
 }
 
@@ -228,48 +235,65 @@ func upstreamAudience(originalURL string) (string, bool) {
 // cached one while it still has at least half its lifetime left, so
 // upstreams always get a usable token. The cache is keyed by credential and
 // audience: a token minted for one upstream is never handed to another.
-func (h *Handler) upstreamToken(id Identity, aud string) (string, error) {
-	var key string
+// The token comes as a header value (see value), shared by the requests
+// that get it from the cache.
+func (h *Handler) upstreamToken(id Identity, aud string) (value, error) {
+	var key tokenKey
 	switch {
 	case id.Session != nil:
-		key = "s:" + id.Session.ID + " " + aud
+		key = tokenKey{kind: 's', id: id.Session.ID, aud: aud}
 	case id.KeyID != "":
-		key = "k:" + id.KeyID + " " + aud
+		key = tokenKey{kind: 'k', id: id.KeyID, aud: aud}
 	}
 	now := h.Auth.now()
-	if key != "" {
+	if key.kind != 0 {
 		if tok, ok := h.tokens.get(key, now, id); ok {
 			return tok, nil
 		}
 	}
 	tok, err := h.Auth.Tokens.IssueUpstream(token.Claims{Subject: id.User, Email: id.Email, Groups: id.Groups}, aud, now)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if key != "" {
-		h.tokens.put(key, tok, now.Add(h.Auth.Tokens.TTL()/2), id)
+	v := newValue(tok)
+	if key.kind != 0 {
+		h.tokens.put(key, v, now.Add(h.Auth.Tokens.TTL()/2), id)
 	}
-	return tok, nil
+	return v, nil
 }
 
 // loginURL is the login hub's page with rd set to the original URL, when that
 // URL is one we would follow after login.
 // reason, when set, travels as the hub's `reason` parameter.
 func (h *Handler) loginURL(original, reason string) string {
-	u := strings.TrimRight(h.LoginURL, "/") + "/login"
-	q := url.Values{}
+	base := strings.TrimRight(h.LoginURL, "/")
+	rd := ""
 	if original != "" {
-		if target, ok := redirect.Check(original, h.Auth.Cookies.Contains); ok {
-			q.Set("rd", target)
+		if target, ok := redirect.Check(original, h.hosts.contains(h.Auth.Cookies)); ok {
+			rd = target
 		}
 	}
+	if rd == "" && reason == "" {
+		return base + "/login"
+	}
+	// What url.Values{rd, reason}.Encode() gives (keys sorted), built in
+	// one string: QueryEscape returns its input when nothing needs escaping.
+	var b strings.Builder
+	b.Grow(len(base) + len("/login?rd=&reason=") + 3*len(rd) + len(reason))
+	b.WriteString(base)
+	b.WriteString("/login")
+	sep := byte('?')
+	if rd != "" {
+		b.WriteString("?rd=")
+		b.WriteString(url.QueryEscape(rd))
+		sep = '&'
+	}
 	if reason != "" {
-		q.Set("reason", reason)
+		b.WriteByte(sep)
+		b.WriteString("reason=")
+		b.WriteString(url.QueryEscape(reason))
 	}
-	if len(q) == 0 {
-		return u
-	}
-	return u + "?" + q.Encode()
+	return b.String()
 }
 
 // peerIP is the address of r's peer, without the port.

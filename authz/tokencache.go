@@ -14,11 +14,19 @@ import (
 // or key never gets a cached token.
 type tokenCache struct {
 	mu      sync.Mutex
-	entries map[string]cachedToken
+	entries map[tokenKey]cachedToken
+}
+
+// tokenKey names a credential and an upstream: a struct rather than a
+// joined string, so that a look-up builds nothing.
+type tokenKey struct {
+	kind byte   // 's' session, 'k' API key
+	id   string // session id or key id
+	aud  string // the upstream's origin
 }
 
 type cachedToken struct {
-	token   string
+	token   value
 	renewAt time.Time
 	// The identity the token states: a user whose email or groups
 	// changed in the users file gets a fresh token at once, not one that
@@ -33,21 +41,21 @@ const maxCachedTokens = 50_000
 
 // get returns the token cached under key while it is fresh and states id's
 // user, email and groups.
-func (c *tokenCache) get(key string, now time.Time, id Identity) (string, bool) {
+func (c *tokenCache) get(key tokenKey, now time.Time, id Identity) (value, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
 	if !ok || !now.Before(e.renewAt) || e.user != id.User || e.email != id.Email || !slices.Equal(e.groups, id.Groups) {
-		return "", false
+		return nil, false
 	}
 	return e.token, true
 }
 
-func (c *tokenCache) put(key, token string, renewAt time.Time, id Identity) {
+func (c *tokenCache) put(key tokenKey, token value, renewAt time.Time, id Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil || len(c.entries) >= maxCachedTokens {
-		c.entries = make(map[string]cachedToken)
+		c.entries = make(map[tokenKey]cachedToken)
 	}
 	c.entries[key] = cachedToken{token: token, renewAt: renewAt, user: id.User, email: id.Email, groups: slices.Clone(id.Groups)}
 }

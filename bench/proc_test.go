@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,12 +29,13 @@ type process struct {
 
 // startProcess builds the main package pkg (testproc.Build: no race
 // detector, which would measure itself), runs it with env on top of the
-// caller's environment minus every SSO_ and DEMOAPI_ variable, and waits
+// caller's environment minus every SSO_, DEMOAPI_ and BASESRV_ variable,
+// on the server's CPU (pin), and waits
 // until it logs its address. testproc stops it when the test ends.
-func startProcess(t *testing.T, name, pkg string, env []string) process {
+func startProcess(t *testing.T, pin pinning, name, pkg string, env []string) process {
 	t.Helper()
-	cmd := exec.Command(testproc.Build(t, pkg))
-	cmd.Env = append(testproc.Environ("SSO_", "DEMOAPI_"), env...)
+	cmd := pin.server(testproc.Build(t, pkg))
+	cmd.Env = append(testproc.Environ("SSO_", "DEMOAPI_", "BASESRV_"), env...)
 	p := testproc.Start(t, name, cmd)
 	addr, err := p.WaitListening(20 * time.Second)
 	if err != nil {

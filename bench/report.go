@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -178,4 +179,104 @@ func ratio(x, base float64) string {
 
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// Run is one measured wrk run: a scenario at a number of connections in
+// one round of the load run. Rounds alternate the scenarios, so that a
+// drift of the machine's speed (other work, thermal limits) spreads over
+// every scenario instead of favouring the ones measured first.
+type Run struct {
+	Scenario string
+	Conns    int
+	Round    int
+	Result   Result
+}
+
+// Case is one line of the ratio table: a scenario and the baselines
+// (scenario names, columns of the table) it is compared with.
+type Case struct {
+	Name    string
+	Compare []string
+}
+
+// Median returns the median of xs (the mean of the middle two for an even
+// count), 0 for none.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// RatioTable renders, per case and connection count, the median req/s,
+// the median over rounds of req/s divided by each compared baseline's
+// req/s in the same round (above 1: faster than the baseline), and the
+// median p50 and p99, as a markdown table with one ratio column per
+// baseline in cols. A ratio whose baseline has no run in a round is left
+// out of that round's; with none at all it is "n/a".
+func RatioTable(cases []Case, cols []string, conns []int, runs []Run) string {
+	type at struct {
+		name         string
+		conns, round int
+	}
+	byRun := map[at]Result{}
+	rounds := 0
+	for _, r := range runs {
+		byRun[at{r.Scenario, r.Conns, r.Round}] = r.Result
+		rounds = max(rounds, r.Round+1)
+	}
+	var b strings.Builder
+	b.WriteString("| case | conns | req/s |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " × %s |", c)
+	}
+	b.WriteString(" p50 | p99 | errors |\n|---|--:|--:|")
+	b.WriteString(strings.Repeat("--:|", len(cols)))
+	b.WriteString("--:|--:|--:|\n")
+	for _, c := range cases {
+		for _, n := range conns {
+			var rps, p50, p99 []float64
+			var errs int64
+			for round := range rounds {
+				r, ok := byRun[at{c.Name, n, round}]
+				if !ok {
+					continue
+				}
+				rps = append(rps, r.RPS())
+				p50 = append(p50, float64(r.P50))
+				p99 = append(p99, float64(r.P99))
+				errs += r.SocketErrors()
+			}
+			if len(rps) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.0f |", c.Name, n, Median(rps))
+			for _, col := range cols {
+				if !slices.Contains(c.Compare, col) {
+					b.WriteString(" – |")
+					continue
+				}
+				var ratios []float64
+				for round := range rounds {
+					r, ok1 := byRun[at{c.Name, n, round}]
+					base, ok2 := byRun[at{col, n, round}]
+					if ok1 && ok2 && base.RPS() > 0 {
+						ratios = append(ratios, r.RPS()/base.RPS())
+					}
+				}
+				if len(ratios) == 0 {
+					b.WriteString(" n/a |")
+					continue
+				}
+				fmt.Fprintf(&b, " %.2f |", Median(ratios))
+			}
+			fmt.Fprintf(&b, " %s | %s | %d |\n", ms(time.Duration(Median(p50))), ms(time.Duration(Median(p99))), errs)
+		}
+	}
+	return b.String()
 }

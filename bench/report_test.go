@@ -101,3 +101,40 @@ func TestMemTable(t *testing.T) {
 		t.Errorf("MemTable = %q, want %q", got, want)
 	}
 }
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := Median(c.in); got != c.want {
+			t.Errorf("Median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// Ratios are taken round by round, then their median: a round in which
+// the machine was slow for both scenarios does not skew the ratio.
+func TestRatioTable(t *testing.T) {
+	res := func(reqs int64, p50, p99 time.Duration) Result {
+		return Result{Requests: reqs, Duration: time.Second, P50: p50, P99: p99}
+	}
+	runs := []Run{
+		{"gin", 32, 0, res(1000, time.Millisecond, 4*time.Millisecond)},
+		{"auth", 32, 0, res(800, 2*time.Millisecond, 5*time.Millisecond)},
+		{"gin", 32, 1, res(500, time.Millisecond, 4*time.Millisecond)}, // a slow round
+		{"auth", 32, 1, res(450, 3*time.Millisecond, 9*time.Millisecond)},
+		{"gin", 32, 2, res(1000, time.Millisecond, 4*time.Millisecond)},
+		{"auth", 32, 2, res(700, 4*time.Millisecond, 6*time.Millisecond)},
+		{"auth", 64, 0, Result{Requests: 10, Duration: time.Second, Read: 2}}, // no baseline at 64
+	}
+	got := RatioTable([]Case{{"gin", nil}, {"auth", []string{"gin", "get"}}}, []string{"gin", "get"}, []int{32, 64}, runs)
+	want := "| case | conns | req/s | × gin | × get | p50 | p99 | errors |\n" +
+		"|---|--:|--:|--:|--:|--:|--:|--:|\n" +
+		"| gin | 32 | 1000 | – | – | 1.00 ms | 4.00 ms | 0 |\n" +
+		"| auth | 32 | 700 | 0.80 | n/a | 3.00 ms | 6.00 ms | 0 |\n" +
+		"| auth | 64 | 10 | n/a | n/a | 0.00 ms | 0.00 ms | 2 |\n"
+	if got != want {
+		t.Errorf("RatioTable =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -47,14 +47,19 @@ func IsPreflight(r *http.Request) bool {
 // response is written, on errors (401, 403) as much as on success: a page
 // should see a 401, not a CORS error.
 func (p *Policy) Decorate(h http.Header, origin string) bool {
-	addVary(h, hOrigin)
-	if !p.Allowed(origin) {
+	if len(h[hVary]) == 0 && p.varyOrigin != nil {
+		h[hVary] = p.varyOrigin // the usual case, without an allocation
+	} else {
+		addVary(h, hOrigin)
+	}
+	acao, ok := p.allowOrigin(origin)
+	if !ok {
 		deleteCORS(h)
 		return false
 	}
-	h.Set(hAllowOrigin, origin)
-	h.Set(hAllowCreds, "true")
-	h.Set(hExposeHeaders, p.exposeHeaders)
+	h[hAllowOrigin] = acao
+	h[hAllowCreds] = p.allowCreds
+	h[hExposeHeaders] = p.expose
 	return true
 }
 

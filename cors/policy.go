@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/publicsuffix"
@@ -93,6 +94,40 @@ type Policy struct {
 	allowHeaders  string
 	exposeHeaders string
 	maxAge        string
+
+	// Shared header values for Decorate, set on every actual response:
+	// built once (per allowed origin for Access-Control-Allow-Origin)
+	// rather than per request. Each is full to capacity, so an append by
+	// later code copies it and no response writes into another's.
+	varyOrigin, allowCreds, expose []string
+	seenMu                         sync.RWMutex
+	seen                           map[string][]string // allowed Origin value → its ACAO value; bounded by maxSeen
+}
+
+// maxSeen bounds the allowed origins whose header value is kept; past it
+// the map starts afresh (wildcard patterns allow unboundedly many).
+const maxSeen = 1024
+
+// allowOrigin reports whether origin is allowed and returns the shared
+// Access-Control-Allow-Origin value for it: origin verbatim.
+func (p *Policy) allowOrigin(origin string) ([]string, bool) {
+	p.seenMu.RLock()
+	v, ok := p.seen[origin]
+	p.seenMu.RUnlock()
+	if ok {
+		return v, true
+	}
+	if !p.Allowed(origin) {
+		return nil, false
+	}
+	v = slices.Clip([]string{origin})
+	p.seenMu.Lock()
+	if p.seen == nil || len(p.seen) >= maxSeen {
+		p.seen = make(map[string][]string)
+	}
+	p.seen[origin] = v
+	p.seenMu.Unlock()
+	return v, true
 }
 
 // New validates cfg, fills in the defaults and returns the policy. Every
@@ -171,6 +206,9 @@ func New(cfg Config) (*Policy, error) {
 	p.allowMethods = strings.Join(methods, ", ")
 	p.allowHeaders = strings.Join(allow, ", ")
 	p.exposeHeaders = strings.Join(expose, ", ")
+	p.varyOrigin = slices.Clip([]string{hOrigin})
+	p.allowCreds = slices.Clip([]string{"true"})
+	p.expose = slices.Clip([]string{p.exposeHeaders})
 	p.maxAge = fmt.Sprint(int64(cfg.MaxAge / time.Second))
 	return p, nil
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"strings"
 	"sync"
 )
@@ -35,6 +34,13 @@ const (
 // value, since a cookie value is a credential.
 var ErrInvalid = errors.New("ticket: invalid cookie value")
 
+// Decode's refusals of a value of the right length, made once: a forged
+// cookie costs no allocation. (A wrong length says which, as it always did.)
+var (
+	errMalformed = fmt.Errorf("%w: malformed", ErrInvalid)
+	errSignature = fmt.Errorf("%w: bad signature", ErrInvalid)
+)
+
 // NewID returns a new session id: 32 bytes from crypto/rand, base64url
 // without padding (IDLen characters).
 func NewID() (string, error) {
@@ -48,8 +54,19 @@ func NewID() (string, error) {
 // Hash returns the hex SHA-256 of id. It is the store key and the public
 // session id: knowing it does not let anyone forge the cookie.
 func Hash(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
+	// One allocation, the string: []byte(id) of a cookie's id (longer
+	// than the compiler's 32-byte stack buffer) and hex.EncodeToString
+	// would make three.
+	var in [2 * IDLen]byte
+	var sum [sha256.Size]byte
+	if len(id) <= len(in) {
+		sum = sha256.Sum256(append(in[:0], id...))
+	} else {
+		sum = sha256.Sum256([]byte(id))
+	}
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // ParseKeys parses a comma-separated list of base64 keys, in the standard or
@@ -99,6 +116,18 @@ type Codec struct {
 	pools []*sync.Pool
 }
 
+// macState is a keyed HMAC and the buffer its input is assembled in: a
+// string written to a hash.Hash (an interface) is copied to the heap on
+// every call, a pooled buffer is not.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+	sum []byte // h.Sum's output, for the same reason
+}
+
+// strictB64 refuses non-zero trailing bits, so each MAC has one encoding.
+var strictB64 = base64.RawURLEncoding.Strict()
+
 // New returns a Codec for the cookie called name. The first key signs; all
 // keys verify, so a new key can be put first without logging anyone out.
 // Each key must be at least MinKeyLen bytes.
@@ -119,7 +148,9 @@ func New(name string, keys [][]byte) (*Codec, error) {
 			return nil, fmt.Errorf("ticket: derive key %d: %w", i+1, err)
 		}
 		c.macs[i] = mk
-		c.pools[i] = &sync.Pool{New: func() any { return hmac.New(sha256.New, mk) }}
+		c.pools[i] = &sync.Pool{New: func() any {
+			return &macState{h: hmac.New(sha256.New, mk), buf: make([]byte, 0, len(name)+1+IDLen), sum: make([]byte, 0, sha256.Size)}
+		}}
 	}
 	return c, nil
 }
@@ -135,13 +166,13 @@ func (c *Codec) Encode(id string) string {
 // as well, so a value minted for one cookie is refused as another
 // (securecookie's "name|date|value").
 func (c *Codec) mac(i int, id string, dst []byte) []byte {
-	h := c.pools[i].Get().(hash.Hash)
-	h.Reset() // back to the keyed state
-	io.WriteString(h, c.name)
-	io.WriteString(h, "|")
-	io.WriteString(h, id)
-	dst = h.Sum(dst)
-	c.pools[i].Put(h)
+	m := c.pools[i].Get().(*macState)
+	m.h.Reset() // back to the keyed state
+	m.buf = append(append(append(m.buf[:0], c.name...), '|'), id...)
+	m.h.Write(m.buf)
+	m.sum = m.h.Sum(m.sum[:0])
+	dst = append(dst, m.sum...)
+	c.pools[i].Put(m)
 	return dst
 }
 
@@ -154,13 +185,15 @@ func (c *Codec) Decode(value string) (string, error) {
 	}
 	id, sig := value[:IDLen], value[IDLen+1:]
 	if value[IDLen] != '.' || !isBase64URL(id) || !isBase64URL(sig) {
-		return "", fmt.Errorf("%w: malformed", ErrInvalid)
+		return "", errMalformed
 	}
-	// Strict refuses non-zero trailing bits, so each MAC has one encoding.
-	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil || len(got) != sha256.Size {
-		return "", fmt.Errorf("%w: malformed", ErrInvalid)
+	// Decoded into an array: macLen characters are exactly sha256.Size
+	// bytes, and no heap copy is made per request.
+	var mac [sha256.Size]byte
+	if n, err := strictB64.Decode(mac[:], []byte(sig)); err != nil || n != sha256.Size {
+		return "", errMalformed
 	}
+	got := mac[:]
 	ok := false
 	var sum [sha256.Size]byte
 	for i := range c.macs {
@@ -170,7 +203,7 @@ func (c *Codec) Decode(value string) (string, error) {
 		}
 	}
 	if !ok {
-		return "", fmt.Errorf("%w: bad signature", ErrInvalid)
+		return "", errSignature
 	}
 	return id, nil
 }

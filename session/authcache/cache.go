@@ -268,14 +268,18 @@ func (c *Cache) begin() fill {
 	return fill{gen: c.gen, start: now, ok: c.usableLocked(now)}
 }
 
-// lookup returns the entry under name when it may be served at now.
-func (c *Cache) lookup(kind, name string) (*entry, bool) {
+// lookup returns the entry under kind+value when it may be served at now.
+// The name is kind followed by value, assembled in an array: a map index
+// with string(bytes) makes no copy, so a hit allocates nothing.
+func (c *Cache) lookup(metric string, kind byte, value string) (*entry, bool) {
+	var buf [1 + 64 + 16]byte // a hex SHA-256 id or hash fits; longer values spill to the heap
+	name := append(append(buf[:0], kind), value...)
 	now := c.opt.Now()
 	c.mu.RLock()
 	ok := c.usableLocked(now)
 	var e *entry
 	if ok {
-		e = c.entries[name]
+		e = c.entries[string(name)]
 		if e != nil && (!now.Before(e.expires) || c.tombs["u"+e.user] > e.gen) {
 			e = nil
 		}
@@ -283,11 +287,11 @@ func (c *Cache) lookup(kind, name string) (*entry, bool) {
 	c.mu.RUnlock()
 	switch {
 	case !ok:
-		c.count(c.opt.Metrics.Lookup, kind, "off")
+		c.count(c.opt.Metrics.Lookup, metric, "off")
 	case e == nil:
-		c.count(c.opt.Metrics.Lookup, kind, "miss")
+		c.count(c.opt.Metrics.Lookup, metric, "miss")
 	default:
-		c.count(c.opt.Metrics.Lookup, kind, "hit")
+		c.count(c.opt.Metrics.Lookup, metric, "hit")
 	}
 	return e, e != nil
 }

@@ -48,10 +48,10 @@ func (s *Store) Cache() *Cache { return s.cache }
 // Get implements session.Store: a cached live session, or the store's
 // answer (cached when live). The caller gets its own copy either way.
 func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
-	name := string(kindSession) + id
-	if e, ok := s.cache.lookup("session", name); ok {
+	if e, ok := s.cache.lookup("session", kindSession, id); ok {
 		return e.sess.Clone(), nil
 	}
+	name := string(kindSession) + id
 	f := s.cache.begin()
 	sess, err := s.Backend.Get(ctx, id)
 	if err == nil && sess.ID == id {
@@ -62,10 +62,10 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 
 // KeyByHash implements session.KeyStore, as Get does for sessions.
 func (s *Store) KeyByHash(ctx context.Context, hash string) (*session.APIKey, error) {
-	name := string(kindKey) + hash
-	if e, ok := s.cache.lookup("key", name); ok {
+	if e, ok := s.cache.lookup("key", kindKey, hash); ok {
 		return e.key.Clone(), nil
 	}
+	name := string(kindKey) + hash
 	f := s.cache.begin()
 	k, err := s.Backend.KeyByHash(ctx, hash)
 	if err == nil && k.Hash == hash {
