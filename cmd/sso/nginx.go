@@ -38,7 +38,7 @@ func nginxCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&c.Hub, "hub", "login", "the login hub's label: login.<domain>")
 	out := fs.String("out", "", "directory to write conf.d/ and snippets/ into, e.g. /etc/nginx (required)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: sso nginx --domain D --cert FILE --key FILE --out DIR --site name=upstream[?group=g]... [flags]
+		fmt.Fprint(fs.Output(), `usage: sso nginx --domain D --cert FILE --key FILE --out DIR --site name=upstream[?group=g]... [flags]
 
 Renders nginx's configuration for sso on your own domain: the login hub and
 one protected vhost per --site, each asking sso's /auth (with ?group= when
@@ -54,6 +54,12 @@ http{}; the snippets are included from DIR/snippets/. Example:
 
 `)
 		fs.PrintDefaults()
+	}
+	// Asked-for help goes to stdout and exits 0; a bad flag's to stderr.
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

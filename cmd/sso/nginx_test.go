@@ -90,12 +90,12 @@ func TestNginxCommand(t *testing.T) {
 }
 
 func TestNginxCommandUsage(t *testing.T) {
-	var stderr bytes.Buffer
-	if err := run(context.Background(), []string{"nginx", "-h"}, envFunc(nil), nil, io.Discard, &stderr); err != nil {
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"nginx", "-h"}, envFunc(nil), nil, &stdout, io.Discard); err != nil {
 		t.Errorf("sso nginx -h = %v, want nil (exit 0)", err)
 	}
-	if !strings.Contains(stderr.String(), "--site") {
-		t.Errorf("sso nginx -h does not describe --site:\n%s", stderr.String())
+	if !strings.Contains(stdout.String(), "--site") {
+		t.Errorf("sso nginx -h does not describe --site on stdout:\n%s", stdout.String())
 	}
 	for _, tc := range []struct {
 		args []string

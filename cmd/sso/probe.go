@@ -55,8 +55,15 @@ func runProbe(ctx context.Context, rep *doctorReport, da doctorArgs, headers htt
 		in.RootCAs = pool
 	}
 	r := doctor.Probe(ctx, in)
+	last := ""
 	for i, ch := range r.Checks {
-		line := strings.TrimRight(ch.String(), "\n")
+		// The request and the headers that decided it, once per request,
+		// above its verdicts (doctor.ProbeReport's text form).
+		line := ch.String()
+		if ch.Request != "" && ch.Request != last {
+			last = ch.Request
+			line = strings.TrimRight(doctor.ProbeReport{Checks: []doctor.ProbeCheck{ch}}.String(), "\n")
+		}
 		if i == 0 {
 			line = fmt.Sprintf("\nprobe of the running deployment (%s → %s):\n%s", da.from, da.to, line)
 		}
