@@ -43,7 +43,7 @@ func commands() []command {
 		{
 			name:     "doctor",
 			summary:  "check the configuration serve would start with; explain whether a browser sends the cookie and accepts CORS",
-			synopsis: "sso doctor [--json] [--from URL --to URL [--method M] [--header 'Name: value']... [--credentials MODE]] [serve flags]",
+			synopsis: "sso doctor [--json] [--from URL --to URL [--method M] [--header 'Name: value']... [--credentials MODE] [--probe [--probe-user U] [--probe-ca FILE] [--probe-connect HOST:PORT]]] [serve flags]",
 			details:  doctorDetails,
 			examples: []string{
 				"sso doctor --from https://app.example.com/ --to https://api.example.com/items --method PUT",
