@@ -119,7 +119,7 @@ func TestAuditAccountEvents(t *testing.T) {
 	r := postForm(t, a, "/account/keys", url.Values{"name": {"ci"}, "expires": {"1d"}, "csrf_token": {csrf}}, nil)
 	expectStatus(t, r, http.StatusCreated)
 	key := string(newKeyRE.FindSubmatch(r.body)[1])
-	keyID := strings.Split(strings.Split(string(r.body), `(id <code>`)[1], "<")[0]
+	keyID := strings.Split(strings.Split(string(r.body), `(id <code id="new-key-id">`)[1], "<")[0]
 	location(t, postForm(t, a, "/account/keys/revoke", url.Values{"id": {keyID}, "csrf_token": {csrf}}, nil), "/?done=key_revoked")
 	location(t, postForm(t, a, "/account/sessions/revoke", url.Values{"id": {otherID}, "csrf_token": {csrf}}, nil), "/?done=session_revoked")
 	location(t, postForm(t, a, "/account/sessions/revoke-others", url.Values{"csrf_token": {csrf}}, nil), "/?done=sessions_revoked")
