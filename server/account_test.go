@@ -302,6 +302,10 @@ func TestSignOutEverywhere(t *testing.T) {
 
 	csrf = formLogin(t, a, "alice")
 	own := cookieValue(t, a)
+	// The confirmation page offers both too.
+	if page := do(t, a, req{url: hub + "/logout"}); !strings.Contains(string(page.body), `id="signout-all" name="scope" value="all"`) {
+		t.Errorf("GET /logout offers no sign-out everywhere:\n%s", page.body)
+	}
 	r = postForm(t, a, "/logout", url.Values{"csrf_token": {csrf}, "scope": {"all"}}, nil)
 	location(t, r, "/login")
 	for _, v := range []string{own, other} {
