@@ -43,6 +43,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("SiblingCannotForceLoginForm", func(t *testing.T) { testForcedLoginForm(t, st) })
 	t.Run("CrossSiteLogoutRefused", func(t *testing.T) { testCrossSiteLogout(t, st) })
 	t.Run("LoginOriginsOptIn", func(t *testing.T) { testLoginOrigins(t, st) })
+	t.Run("AccountPageRevokesSessionAndKey", func(t *testing.T) { testAccountPage(t, st) })
 
 	// Through every scenario, the API saw identities but never sso's own
 	// session cookie: nginx strips it, so an upstream cannot replay it.

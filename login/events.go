@@ -36,7 +36,9 @@ type Event struct {
 	Source   string // the identity's source ("" = users file)
 	User     string // the user, once known
 	ClientIP string
-	Via      string // Request.Via
+	// UserAgent is session.UserAgentSummary of Request.UserAgent.
+	UserAgent string
+	Via       string // Request.Via
 	// Session is the minted session (EventMinted).
 	Session *session.Session
 	// RetryAfter is how long the ban has left (EventBlocked).

@@ -287,7 +287,7 @@ func (p *Pipeline) Password(ctx context.Context, req Request, login, password st
 	if m.Checker == nil {
 		return Result{}, ErrNoMethod
 	}
-	ev := Event{Method: AMRPassword, Source: m.Source, ClientIP: req.ClientIP, Via: req.Via}
+	ev := Event{Method: AMRPassword, Source: m.Source, ClientIP: req.ClientIP, UserAgent: session.UserAgentSummary(req.UserAgent), Via: req.Via}
 	u, cookies, err := p.regulated(ctx, req, ev, login, password)
 	if err != nil {
 		if errors.Is(err, users.ErrInvalidCredentials) {

@@ -104,6 +104,12 @@ func TestPassword(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Password = %v, want %v", err, tc.wantErr)
 			}
+			// Every event names the client as the audit log shows it.
+			for _, e := range f.events {
+				if e.ClientIP != req.ClientIP || e.UserAgent != "curl 8" || e.Via != req.Via {
+					t.Errorf("event %s: client %q, user agent %q, via %q; want %q, \"curl 8\", %q", e.Kind, e.ClientIP, e.UserAgent, e.Via, req.ClientIP, req.Via)
+				}
+			}
 			if err != nil {
 				if len(res.Cookies) != 0 || !slices.Equal(f.kinds(), []string{"failed"}) {
 					t.Errorf("failure: cookies %v, events %q; want none and [failed]", res.Cookies, f.kinds())
@@ -245,6 +251,9 @@ func TestMint(t *testing.T) {
 	if s.User != "alice" || s.Domain != "example.test" || s.IP != "192.0.2.1" || s.UserAgent != session.UserAgentSummary(req.UserAgent) ||
 		!s.ExpiresAt.Equal(f.now.Add(24*time.Hour)) || s.Idle != time.Hour || s.CSRFToken == "" || !slices.Equal(s.AMR(), []string{"pwd"}) {
 		t.Errorf("minted session %+v", s)
+	}
+	if e := f.events[len(f.events)-1]; e.Kind != login.EventMinted || e.UserAgent != s.UserAgent || e.Session == nil || e.Session.ID != s.ID {
+		t.Errorf("last event %+v, want minted with the session and its user agent", e)
 	}
 	if first.Cookie.Name != "sso_session" || first.Cookie.Value != first.Value || first.Cookie.Domain != "example.test" {
 		t.Errorf("cookie %v, want sso_session for example.test carrying Value", first.Cookie)

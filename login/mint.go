@@ -65,7 +65,7 @@ func (p *Pipeline) Mint(ctx context.Context, id Identity, factors []session.Fact
 	}
 	p.opt.Observer.Observe(ctx, Event{
 		Kind: EventMinted, Method: factors[len(factors)-1].Method, Source: id.Source, User: id.User,
-		ClientIP: req.ClientIP, Via: req.Via, Session: s.Clone(),
+		ClientIP: req.ClientIP, UserAgent: s.UserAgent, Via: req.Via, Session: s.Clone(),
 	})
 	return Minted{Session: s, Value: value, Cookie: cookie}, nil
 }

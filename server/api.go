@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/example/sso/apikey"
+	"github.com/example/sso/audit"
 	"github.com/example/sso/authz"
 	"github.com/example/sso/session"
 	"github.com/example/sso/token"
@@ -158,7 +160,7 @@ func (s *Server) endSessions(c *gin.Context, list []*session.Session, ambiguous 
 		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
 			return err
 		}
-		s.opt.Log.Info("logout", "user", sess.User, "via", via)
+		s.audit(c, audit.Event{Name: audit.Logout, User: sess.User, Session: audit.SessionRef(sess.ID), Outcome: audit.OK, Via: via})
 	}
 	if !ambiguous {
 		return nil
@@ -171,6 +173,8 @@ func (s *Server) endSessions(c *gin.Context, list []*session.Session, ambiguous 
 		if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
 			return err
 		}
+		// A session of whoever held it: its user was not read.
+		s.audit(c, audit.Event{Name: audit.Logout, Session: audit.SessionRef(id), Outcome: audit.OK, Via: via})
 	}
 	return nil
 }
@@ -205,17 +209,7 @@ func (s *Server) listSessions(c *gin.Context) {
 func (s *Server) revokeSession(c *gin.Context) {
 	cur := currentSession(c)
 	id := c.Param("id")
-	target, err := s.opt.Store.Get(c.Request.Context(), id)
-	if errors.Is(err, session.ErrNotFound) || (err == nil && target.User != cur.User) {
-		// Another user's session id is answered like a missing one.
-		s.fail(c, errSessionOwner)
-		return
-	}
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+	if err := s.endUserSession(c, cur, id, "api"); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -225,14 +219,43 @@ func (s *Server) revokeSession(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// endUserSession deletes session id of cur's user, from cur. Another
+// user's session id is answered like a missing one (errSessionOwner).
+func (s *Server) endUserSession(c *gin.Context, cur *session.Session, id, via string) error {
+	target, err := s.opt.Store.Get(c.Request.Context(), id)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && target.User != cur.User) {
+		return errSessionOwner
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+		return err
+	}
+	s.audit(c, audit.Event{Name: audit.SessionRevoked, User: cur.User, Session: audit.SessionRef(id), Outcome: audit.OK, Via: via,
+		Attrs: []slog.Attr{slog.String("by_session", audit.SessionRef(cur.ID))}})
+	return nil
+}
+
 func (s *Server) revokeOtherSessions(c *gin.Context) {
-	cur := currentSession(c)
-	n, err := s.opt.Store.DeleteUser(c.Request.Context(), cur.User, cur.ID)
+	n, err := s.endUserSessions(c, currentSession(c), "api")
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"revoked": n})
+}
+
+// endUserSessions deletes every session of cur's user but cur and returns
+// how many it deleted: one audit event for them all, with the count.
+func (s *Server) endUserSessions(c *gin.Context, cur *session.Session, via string) (int, error) {
+	n, err := s.opt.Store.DeleteUser(c.Request.Context(), cur.User, cur.ID)
+	if err != nil {
+		return 0, err
+	}
+	s.audit(c, audit.Event{Name: audit.SessionRevoked, User: cur.User, Outcome: audit.OK, Via: via,
+		Attrs: []slog.Attr{slog.String("scope", "others"), slog.Int("count", n), slog.String("by_session", audit.SessionRef(cur.ID))}})
+	return n, nil
 }
 
 type keyJSON struct {
@@ -293,20 +316,36 @@ func (s *Server) createKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || len(in.Name) > 100 {
-		s.fail(c, badRequest("name is required, at most 100 bytes"))
-		return
-	}
-	now := s.opt.Now()
-	var exp time.Time
+	var life time.Duration
 	if in.ExpiresIn != nil {
-		d := time.Duration(*in.ExpiresIn)
-		if d <= 0 || d > maxKeyLifetime {
+		life = time.Duration(*in.ExpiresIn)
+		if life <= 0 || life > maxKeyLifetime {
 			s.fail(c, badRequest("expires_in must be between 1s and %s", maxKeyLifetime))
 			return
 		}
-		exp = now.Add(d)
+	}
+	key, k, err := s.newKey(c, cur, in.Name, life, "api")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := keyOf(k)
+	out.Key = key
+	c.JSON(http.StatusCreated, out)
+}
+
+// newKey creates an API key of cur's user named name (trimmed; 1 to 100
+// bytes), expiring after life (0: never; the caller checks the bound), and
+// returns the key, which is shown once and stored only as its hash.
+func (s *Server) newKey(c *gin.Context, cur *session.Session, name string, life time.Duration, via string) (string, *session.APIKey, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return "", nil, badRequest("name is required, at most 100 bytes")
+	}
+	now := s.opt.Now()
+	var exp time.Time
+	if life > 0 {
+		exp = now.Add(life)
 	}
 	// Counting and creating under one lock, so that a burst of creations
 	// cannot overshoot the limit (within this instance; across instances by
@@ -315,32 +354,30 @@ func (s *Server) createKey(c *gin.Context) {
 	defer s.keyMu.Unlock()
 	held, err := s.opt.Store.ListKeys(c.Request.Context(), cur.User)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return "", nil, err
 	}
 	if len(held) >= s.opt.MaxKeysPerUser {
-		s.fail(c, errTooManyKeys)
-		return
+		return "", nil, errTooManyKeys
 	}
 	key, id, hash, err := apikey.Generate()
 	if err != nil {
-		s.fail(c, err)
-		return
+		return "", nil, err
 	}
-	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: in.Name, CreatedAt: now, ExpiresAt: exp, Source: cur.Source}
+	k := &session.APIKey{ID: id, Hash: hash, User: cur.User, Name: name, CreatedAt: now, ExpiresAt: exp, Source: cur.Source}
 	if cur.Source != "" {
 		// A federated owner is in no users file: the key keeps the
 		// session's snapshot, as the session does.
 		k.Email, k.Groups = cur.Email, slices.Clone(cur.Groups)
 	}
 	if err := s.opt.Store.CreateKey(c.Request.Context(), k); err != nil {
-		s.fail(c, err)
-		return
+		return "", nil, err
 	}
-	s.opt.Log.Info("api key created", "user", cur.User, "key_id", id)
-	out := keyOf(k)
-	out.Key = key
-	c.JSON(http.StatusCreated, out)
+	attrs := []slog.Attr{slog.String("key_id", id), slog.String("key_name", name)}
+	if !exp.IsZero() {
+		attrs = append(attrs, slog.Time("expires", exp.UTC()))
+	}
+	s.audit(c, audit.Event{Name: audit.KeyCreated, User: cur.User, Session: audit.SessionRef(cur.ID), Outcome: audit.OK, Via: via, Attrs: attrs})
+	return key, k, nil
 }
 
 func (s *Server) listKeys(c *gin.Context) {
@@ -358,18 +395,26 @@ func (s *Server) listKeys(c *gin.Context) {
 }
 
 func (s *Server) deleteKey(c *gin.Context) {
-	cur := currentSession(c)
-	err := s.opt.Store.DeleteKey(c.Request.Context(), cur.User, c.Param("id"))
-	if errors.Is(err, session.ErrNotFound) {
-		s.fail(c, errKeyOwner)
-		return
-	}
-	if err != nil {
+	if err := s.dropKey(c, currentSession(c), c.Param("id"), "api"); err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.opt.Log.Info("api key revoked", "user", cur.User, "key_id", c.Param("id"))
 	c.Status(http.StatusNoContent)
+}
+
+// dropKey revokes API key id of cur's user; errKeyOwner when cur's user
+// holds no live key id.
+func (s *Server) dropKey(c *gin.Context, cur *session.Session, id, via string) error {
+	err := s.opt.Store.DeleteKey(c.Request.Context(), cur.User, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return errKeyOwner
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(c, audit.Event{Name: audit.KeyRevoked, User: cur.User, Session: audit.SessionRef(cur.ID), Outcome: audit.OK, Via: via,
+		Attrs: []slog.Attr{slog.String("key_id", id)}})
+	return nil
 }
 
 func (s *Server) issueToken(c *gin.Context) {

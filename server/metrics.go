@@ -45,15 +45,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 }
 
 // observeLogin counts login outcomes in sso_logins_total{outcome} (ok,
-// refused, blocked, busy) and logs logins and refusals.
+// refused, blocked, busy); the audit log has its own observer (auditLogin).
 func (s *Server) observeLogin(_ context.Context, e login.Event) {
 	switch e.Kind {
 	case login.EventMinted:
 		s.metrics.logins.WithLabelValues("ok").Inc()
-		s.opt.Log.Info("login", "user", e.User, "client", e.ClientIP, "via", e.Via)
 	case login.EventFailed:
 		s.metrics.logins.WithLabelValues("refused").Inc()
-		s.opt.Log.Info("login refused", "client", e.ClientIP, "via", e.Via)
 	case login.EventBlocked:
 		s.metrics.logins.WithLabelValues("blocked").Inc()
 	case login.EventBusy:

@@ -32,7 +32,6 @@ type pageData struct {
 	User      string
 	Email     string
 	Groups    []string
-	Sessions  []*session.Session
 	CurrentID string
 	// Accounts and RDHost describe an ambiguous request (ambiguous.html).
 	Accounts []string
@@ -41,6 +40,10 @@ type pageData struct {
 	// which hosts to use instead (unknownhost.html).
 	Domains []string
 	HubURL  string
+	// Account is the account page's (home.html, key.html).
+	Account *accountData
+	// Link and LinkText lead on from a notice (notice.html).
+	Link, LinkText string
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
@@ -84,30 +87,6 @@ func (s *Server) pageSessions(c *gin.Context) (sess *session.Session, ambiguous 
 	}
 	s.fail(c, err)
 	return nil, nil, false
-}
-
-func (s *Server) home(c *gin.Context) {
-	sess, amb, ok := s.pageSessions(c)
-	if !ok {
-		return
-	}
-	if amb != nil {
-		s.showAmbiguous(c, http.StatusUnauthorized, amb, "", "")
-		return
-	}
-	if sess == nil {
-		c.Redirect(http.StatusSeeOther, "/login")
-		return
-	}
-	list, err := s.opt.Store.List(c.Request.Context(), sess.User)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.render(c, http.StatusOK, "home.html", pageData{
-		Title: "Signed in", User: sess.User, Email: sess.Email, Groups: sess.Groups,
-		CSRFToken: sess.CSRFToken, Sessions: list, CurrentID: sess.ID,
-	})
 }
 
 func (s *Server) loginPage(c *gin.Context) {
@@ -278,6 +257,14 @@ func (s *Server) logoutSubmit(c *gin.Context) {
 		}
 		c.Abort()
 		return
+	}
+	if c.PostForm("scope") == "all" && !ambiguous && len(list) > 0 {
+		// "Sign out everywhere": the user's other sessions first, so that
+		// a failure leaves this browser signed in to try again.
+		if _, err := s.endUserSessions(c, list[0], "form"); err != nil {
+			s.fail(c, err)
+			return
+		}
 	}
 	if err := s.endSessions(c, list, ambiguous, "form"); err != nil {
 		s.fail(c, err)

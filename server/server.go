@@ -184,7 +184,7 @@ func New(opt Options) (*Server, error) {
 		Memory:      opt.LoginMemory,
 		Slots:       opt.LoginSlots,
 		Wait:        opt.LoginWait,
-		Observer:    login.Observers(login.ObserverFunc(s.observeLogin), opt.LoginObserver),
+		Observer:    login.Observers(login.ObserverFunc(s.observeLogin), login.ObserverFunc(s.auditLogin), opt.LoginObserver),
 		Log:         opt.Log,
 		Now:         opt.Now,
 	})
@@ -260,6 +260,13 @@ func (s *Server) routes() *gin.Engine {
 	r.POST("/login", limitBody, s.loginSubmit)
 	r.GET("/logout", s.logoutPage)
 	r.POST("/logout", limitBody, s.logoutSubmit)
+	// The account page's forms (account.go).
+	r.GET("/assets/localtime.js", s.localTime)
+	acc := r.Group("/account", limitBody, s.accountForm)
+	acc.POST("/sessions/revoke", s.accountRevokeSession)
+	acc.POST("/sessions/revoke-others", s.accountRevokeOthers)
+	acc.POST("/keys", s.accountCreateKey)
+	acc.POST("/keys/revoke", s.accountRevokeKey)
 
 	// CORS for the API is engine-wide middleware, not group middleware:
 	// group middleware runs only on matched routes, and there are no OPTIONS
@@ -519,5 +526,7 @@ func formCSP(domains []string, p *cookiedomain.Policy) string {
 			src = append(src, sc+"://"+d+":*", sc+"://*."+d+":*")
 		}
 	}
-	return "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action " + strings.Join(src, " ") + "; frame-ancestors 'none'; base-uri 'none'"
+	// script-src 'self': the hub's own static files only (the account
+	// page's localtime.js), never inline script.
+	return "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action " + strings.Join(src, " ") + "; frame-ancestors 'none'; base-uri 'none'"
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/example/sso/audit"
 )
 
 // DefaultDebounce is how long Watch waits after the last change it sees in
@@ -182,9 +184,10 @@ func (f *File) reload(quiet bool) error {
 	old := f.cur.Swap(d)
 	f.sum, f.refused = sum, ""
 	c := diff(old, d)
-	f.log.Info("users file reloaded", "path", f.path, "users", len(d.byName),
+	// An audit event (docs/audit.md): who lost access is named.
+	f.log.Info("users file reloaded", "event", audit.UsersReloaded, "outcome", audit.OK, "path", f.path, "users", len(d.byName),
 		"added", len(c.Added), "removed", len(c.Removed), "disabled", len(c.Disabled),
-		"enabled", len(c.Enabled), "changed", len(c.Changed))
+		"enabled", len(c.Enabled), "changed", len(c.Changed), "revoked", revokedNames(c.Revoked))
 	if f.onChange != nil && !c.Empty() {
 		f.onChange(c)
 	}
@@ -201,9 +204,18 @@ func (f *File) refuse(key string, err error, quiet bool) error {
 		// The YAML decoder puts each problem on a line of its own; the
 		// log gets one line. Parse errors name users and fields, never a
 		// hash (the decoder quotes at most 7 characters of a value).
-		f.log.Error("users file refused; the previous users stay in force", "path", f.path, "err", flatten(err.Error()))
+		f.log.Error("users file refused; the previous users stay in force", "event", audit.UsersReloaded, "outcome", audit.Refused, "path", f.path, "err", flatten(err.Error()))
 	}
 	return fmt.Errorf("users: reload users file %q: %w", f.path, err)
+}
+
+// revokedNames is the revoked users for the audit event: a JSON array with
+// SSO_LOG_FORMAT=json, never null.
+func revokedNames(names []string) []string {
+	if names == nil {
+		return []string{}
+	}
+	return names
 }
 
 // flatten puts a multi-line error on one line: "unmarshal errors:\n  line

@@ -216,8 +216,9 @@ func TestFileReloadSwaps(t *testing.T) {
 	info := ft.lines("INFO")
 	if len(info) != 1 || !strings.Contains(info[0], `msg="users file reloaded"`) ||
 		!strings.Contains(info[0], "path="+ft.path) ||
-		!strings.Contains(info[0], "users=5 added=1 removed=2 disabled=1 enabled=1 changed=1") {
-		t.Errorf("info lines = %q, want one \"users file reloaded\" with the path and the counts", info)
+		!strings.Contains(info[0], "users=5 added=1 removed=2 disabled=1 enabled=1 changed=1") ||
+		!strings.Contains(info[0], "event=users_reloaded outcome=ok") || !strings.Contains(info[0], "revoked=\"[alice bob]\"") {
+		t.Errorf("info lines = %q, want one \"users file reloaded\" audit event with the path, the counts and the revoked users", info)
 	}
 }
 
@@ -276,8 +277,8 @@ func TestFileReloadRefusesBrokenFile(t *testing.T) {
 				t.Fatalf("log has %d error lines, want 1:\n%s", len(errs), ft.log.String())
 			}
 			line := errs[0]
-			if !strings.Contains(line, "path="+ft.path) || !strings.Contains(line, tc.want) {
-				t.Errorf("refusal %q does not name the file and %q", line, tc.want)
+			if !strings.Contains(line, "path="+ft.path) || !strings.Contains(line, tc.want) || !strings.Contains(line, "event=users_reloaded outcome=refused") {
+				t.Errorf("refusal %q does not name the file and %q in a users_reloaded audit event", line, tc.want)
 			}
 			for _, secret := range []string{secretHash, secretHash[30:], secretHash[20:40], "$argon2id$v=19$m=64"} {
 				if strings.Contains(ft.log.String(), secret) {

@@ -31,6 +31,8 @@ func TestPurePackagesStayPure(t *testing.T) {
 	forbidden := []string{"github.com/gin-gonic/", "github.com/gin-contrib/", "github.com/redis/"}
 	// And our pure packages must not import one another's Gin/Redis users.
 	forbiddenOurs := []string{"github.com/example/sso/server", "github.com/example/sso/session/redisstore", "github.com/example/sso/mfa/redisstore", "github.com/example/sso/cmd/"}
+	// Set apart from the literal above, which gofmt realigns with each key.
+	pure["github.com/example/sso/audit"] = "audit events are plain slog records: any package may write them"
 	for pkg, why := range pure {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
