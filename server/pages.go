@@ -175,8 +175,6 @@ func (s *Server) providerButtons(rd string) []providerButton {
 	return out
 }
 
-
-
 // showAmbiguous is the page for a browser whose cookies name sessions of
 // different users: it says whose, and offers a sign-out that ends them all
 // and clears the cookies, including tossed copies under rd's path.

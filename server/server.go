@@ -63,8 +63,8 @@ type Options struct {
 	// Users is the users file: the password method (unless Password says
 	// otherwise) and the live lookup of its users' sessions. nil: no users
 	// file (LDAP or OIDC only); every session is then federated.
-	Users  Users
-	Tokens *token.Issuer
+	Users   Users
+	Tokens  *token.Issuer
 	CORS    *cors.Policy
 	Proxies *authz.Proxies
 

@@ -275,25 +275,9 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		return nil, err
 	}
 
-	var (
-		dir    server.Users
-		banner string
-	)
-	if cfg.UsersFile != "" {
-		if a.users, err = openUsers(cfg, a.log, sessions); err != nil {
-			return nil, err
-		}
-		dir = a.users
-	} else if cfg.LDAP.Enabled() {
-		// Fail closed until the login pipeline takes an ldapusers.Directory:
-		// falling through to the demo user would be a back door.
-		return nil, fmt.Errorf("SSO_LDAP_ADDRESS=%q: the LDAP users backend is not wired into sso serve yet; use SSO_USERS_FILE", cfg.LDAP.Address)
-	} else {
-		demo, password, err := demoUsers()
-		if err != nil {
-			return nil, err
-		}
-		dir, banner = demo, password
+	signIn, err := a.signInMethods(cfg, keys, cookies, sessions)
+	if err != nil {
+		return nil, err
 	}
 
 	tokens, err := newIssuer(cfg, keys)
@@ -305,7 +289,9 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		Cookies:         cookies,
 		Codec:           codec,
 		Store:           sessions,
-		Users:           dir,
+		Users:           signIn.users,
+		Password:        signIn.password,
+		Federation:      signIn.fed,
 		Tokens:          tokens,
 		CORS:            corsPolicy,
 		Proxies:         proxies,
@@ -336,7 +322,7 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		a.log.Warn("login regulation is off (SSO_LOGIN_MAX_RETRIES=0): nothing limits password guessing")
 	}
 	if cfg.DevMode {
-		a.banner = devBanner(cfg, banner)
+		a.banner = devBanner(cfg, signIn.banner)
 	}
 	return a, nil
 }
