@@ -494,6 +494,8 @@ const endSessionsTimeout = 10 * time.Second
 // request looks its user up; deleting them keeps them from coming back if
 // the user is put back in the file. A user's API keys stay in the store,
 // refused while the user is absent, and work again if the user returns.
+// Only the file's own sessions (Source "") end: an LDAP or OIDC user of
+// the same name is someone else, whom the file does not speak for.
 func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 	return func(c users.Change) {
 		if len(c.Revoked) == 0 {
@@ -502,7 +504,7 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 		ctx, cancel := context.WithTimeout(context.Background(), endSessionsTimeout)
 		defer cancel()
 		for _, name := range c.Revoked {
-			n, err := sessions.DeleteUser(ctx, name, "")
+			n, err := endFileSessions(ctx, sessions, name)
 			if err != nil {
 				log.Warn("could not end the sessions of a user removed from or disabled in the users file; they are refused while the user is absent", "user", name, "err", err)
 				continue
@@ -510,6 +512,26 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 			log.Info("ended the sessions of a user removed from or disabled in the users file", "user", name, "sessions", n)
 		}
 	}
+}
+
+// endFileSessions deletes the users-file sessions (Source "") of name and
+// returns how many it deleted.
+func endFileSessions(ctx context.Context, sessions session.Store, name string) (int, error) {
+	list, err := sessions.List(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("list sessions: %w", err)
+	}
+	n := 0
+	for _, s := range list {
+		if s.Source != "" {
+			continue
+		}
+		if err := sessions.Delete(ctx, s.ID); err != nil {
+			return n, fmt.Errorf("delete session: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // demoUsers makes dev mode's demo user with a fresh password, which the
