@@ -296,14 +296,14 @@ func doctorConfig(ctx context.Context, c *checklist, args []string, getenv func(
 
 	switch {
 	case bad("SSO_USERS_FILE"):
-	case cfg.UsersFile == "":
-		c.ok("users: dev mode demo user (sso serve prints its password once)")
-	default:
+	case cfg.UsersFile != "":
 		if d, err := users.LoadFile(cfg.UsersFile); err != nil {
 			c.fail("users file", fmt.Errorf("SSO_USERS_FILE=%q: %w", cfg.UsersFile, oneLine{err}))
 		} else {
 			c.ok("users file %s: %d %s", cfg.UsersFile, len(d.Users()), plural(len(d.Users()), "user"))
 		}
+	default:
+		doctorSignIn(ctx, c, cfg, bad)
 	}
 
 	if bad("SSO_REDIS_URL", "SSO_REDIS_SENTINEL_MASTER", "SSO_REDIS_SENTINEL_ADDRS", "SSO_REDIS_CLUSTER_ADDRS", "SSO_REDIS_PASSWORD") {
