@@ -23,7 +23,7 @@ import (
 // password backend (the users file, dev mode's demo user, or an LDAP
 // directory) and any number of upstream OpenID Connect providers.
 type signIn struct {
-	users    server.Users   // the users file or the demo user; nil with LDAP or OIDC only
+	users    server.Users      // the users file or the demo user; nil with LDAP or OIDC only
 	password pipeline.Password // LDAP; zero: users (or no password sign-in)
 	fed      *federation.Federation
 	banner   string // dev mode's demo password
