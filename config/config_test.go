@@ -376,7 +376,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		`SSO_COOKIE_SAMESITE="sideways": must be one of lax, strict, none`,
 		`SSO_SESSION_IDLE="forever": must be a Go duration such as 90s, 15m or 8h`,
 		`SSO_SECRET_KEYS="": required outside dev mode; generate a key with: head -c 32 /dev/urandom | base64`,
-		`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)`,
+		`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_URL, or an OpenID provider: SSO_OIDC_ISSUER)`,
 		`SSO_LOG_LEVEL="loud": must be one of debug, info, warn, error`,
 	}
 	got := problems(err)

@@ -41,6 +41,32 @@ func TestLDAPLoad(t *testing.T) {
 	}
 }
 
+// TestLDAPURL: SSO_LDAP_URL alone is the directory's address, from the
+// environment, a flag or the file (ldap_url).
+func TestLDAPURL(t *testing.T) {
+	env := ldapEnv(t)
+	delete(env, "SSO_LDAP_ADDRESS")
+	env["SSO_LDAP_URL"] = "ldaps://dc3.example.com"
+	cfg, err := Load(nil, getenv(env))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !cfg.LDAP.Enabled() || cfg.LDAP.Address != "ldaps://dc3.example.com" || cfg.LDAPSetting() != "SSO_LDAP_URL" {
+		t.Errorf("LDAP.Address = %q, LDAPSetting = %q", cfg.LDAP.Address, cfg.LDAPSetting())
+	}
+	delete(env, "SSO_LDAP_URL")
+	cfg, err = Load([]string{"--ldap-url=ldaps://dc4.example.com"}, getenv(env))
+	if err != nil || cfg.LDAP.Address != "ldaps://dc4.example.com" {
+		t.Errorf("--ldap-url: Address %q, err %v", cfg.LDAP.Address, err)
+	}
+	file := writeFile(t, "sso.yaml", "ldap_url: ldaps://dc5.example.com\n")
+	env["SSO_CONFIG"] = file
+	cfg, err = Load(nil, getenv(env))
+	if err != nil || cfg.LDAP.Address != "ldaps://dc5.example.com" {
+		t.Errorf("ldap_url in the file: Address %q, err %v", cfg.LDAP.Address, err)
+	}
+}
+
 func TestLDAPFile(t *testing.T) {
 	pw := writeFile(t, "ldap.pw", "from-file\n")
 	file := writeFile(t, "sso.yaml", `cookie_domains: example.com
@@ -92,9 +118,20 @@ func TestLDAPValidate(t *testing.T) {
 		{"pool", map[string]string{"SSO_LDAP_POOL_SIZE": "101"}, `SSO_LDAP_POOL_SIZE="101": must be from 1 to 100`},
 		{"mode", map[string]string{"SSO_LDAP_GROUP_SEARCH_MODE": "nested"}, `SSO_LDAP_GROUP_SEARCH_MODE="nested": must be filter or memberof`},
 		{"filter", map[string]string{"SSO_LDAP_USERS_FILTER": "(uid=alice)"}, `SSO_LDAP_USERS_FILTER="(uid=alice)": must contain {input}, where the login name goes`},
-		{"setting without address", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_USERS_FILE": "@USERS@"}, `SSO_LDAP_BASE_DN="dc=example,dc=com": needs SSO_LDAP_ADDRESS, which is not set`},
+		{"setting without address", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_USERS_FILE": "@USERS@"}, `SSO_LDAP_BASE_DN="dc=example,dc=com": needs SSO_LDAP_URL (or its alias SSO_LDAP_ADDRESS), which is not set`},
+		// SSO_LDAP_URL (the contract's name) and SSO_LDAP_ADDRESS
+		// (Authelia's) are one setting; messages use the name given.
+		{"url instead of address", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_LDAP_URL": "ldaps://dc1.example.com"}, ""},
+		{"url and address alike", map[string]string{"SSO_LDAP_URL": "ldaps://dc1.example.com"}, ""},
+		{"url and address differ", map[string]string{"SSO_LDAP_URL": "ldaps://dc2.example.com"},
+			`SSO_LDAP_URL="ldaps://dc2.example.com": and SSO_LDAP_ADDRESS="ldaps://dc1.example.com" are both set, to different addresses: they are one setting (SSO_LDAP_ADDRESS is Authelia's name for SSO_LDAP_URL); keep one`},
+		{"url scheme", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_LDAP_URL": "https://ldap.example.com"}, `SSO_LDAP_URL="https://ldap.example.com": scheme must be ldap or ldaps`},
+		{"url no base", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_LDAP_URL": "ldaps://dc1.example.com", "SSO_LDAP_BASE_DN": ""},
+			`SSO_LDAP_BASE_DN="": required with SSO_LDAP_URL, e.g. dc=example,dc=com`},
+		{"url with users file", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_LDAP_URL": "ldaps://dc1.example.com", "SSO_USERS_FILE": "@USERS@"},
+			`SSO_LDAP_URL="ldaps://dc1.example.com": cannot be used together with SSO_USERS_FILE: choose one users backend`},
 		{"neither backend", map[string]string{"SSO_LDAP_ADDRESS": "", "SSO_LDAP_BASE_DN": "", "SSO_LDAP_USER": "", "SSO_LDAP_PASSWORD": ""},
-			`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)`},
+			`SSO_USERS_FILE="": required outside dev mode (or an LDAP directory: SSO_LDAP_URL, or an OpenID provider: SSO_OIDC_ISSUER)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -161,6 +161,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 
 	cfg.derive(raw, failed)
+	cfg.mergeLDAPURL()
 	errs = append(errs, cfg.buildOIDC(raw, fileOIDC, path)...)
 
 	// Validate again reports settings that failed to parse, against their

@@ -164,3 +164,26 @@ func TestOIDCFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestOIDCOnly: an OpenID provider is a way in of its own: outside dev
+// mode it needs no users file and no LDAP directory.
+func TestOIDCOnly(t *testing.T) {
+	env := oidcEnv(t)
+	delete(env, "SSO_USERS_FILE")
+	cfg, err := Load(nil, getenv(env))
+	if err != nil {
+		t.Fatalf("Load without a users file but with a provider: %v", err)
+	}
+	if cfg.UsersFile != "" || cfg.LDAP.Enabled() || len(cfg.OIDCProviders) != 1 {
+		t.Errorf("UsersFile %q, LDAP %v, providers %d", cfg.UsersFile, cfg.LDAP.Enabled(), len(cfg.OIDCProviders))
+	}
+	delete(env, "SSO_OIDC_ISSUER")
+	for k := range env {
+		if strings.HasPrefix(k, "SSO_OIDC_") {
+			delete(env, k)
+		}
+	}
+	if _, err := Load(nil, getenv(env)); err == nil || !strings.Contains(err.Error(), `SSO_USERS_FILE="": required outside dev mode`) {
+		t.Errorf("neither users file, LDAP nor OIDC: err = %v", err)
+	}
+}

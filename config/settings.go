@@ -56,6 +56,10 @@ type Config struct {
 	OIDCProviders []federation.Provider
 	oidcOrigins   []oidcOrigin // parallel to OIDCProviders, for messages
 
+	// ldapURL is SSO_LDAP_URL, merged into LDAP.Address (SSO_LDAP_ADDRESS,
+	// its alias) by Load; LDAPSetting says which name was used.
+	ldapURL string
+
 	// DevMode is true when no source set SSO_COOKIE_DOMAINS.
 	DevMode bool
 
@@ -165,7 +169,7 @@ func settings() []setting {
 			field: func(c *Config) any { return &c.AuthCache }},
 		{env: "SSO_USERS_FILE", kind: kindString,
 			defDoc: "none; dev mode: a demo user",
-			help:   "users file (Authelia file-backend YAML); outside dev mode this or SSO_LDAP_ADDRESS is required",
+			help:   "users file (Authelia file-backend YAML); outside dev mode this, SSO_LDAP_URL or an OpenID provider (SSO_OIDC_ISSUER, oidc_providers) is required",
 			field:  func(c *Config) any { return &c.UsersFile }},
 		{env: "SSO_LOGIN_URL", kind: kindString,
 			defDoc: "https://login.<first cookie domain>; dev mode: http://login." + DevDomain + ":<listen port>",

@@ -106,8 +106,8 @@ func (c Config) problems() []error {
 	c.validateRedis(bad)
 
 	if c.UsersFile == "" {
-		if !c.DevMode && !c.LDAP.Enabled() {
-			bad("SSO_USERS_FILE", "", "required outside dev mode (or an LDAP directory: SSO_LDAP_ADDRESS)")
+		if !c.DevMode && !c.LDAP.Enabled() && c.ldapURL == "" && len(c.OIDCProviders) == 0 {
+			bad("SSO_USERS_FILE", "", "required outside dev mode (or an LDAP directory: SSO_LDAP_URL, or an OpenID provider: SSO_OIDC_ISSUER)")
 		}
 	} else if msg := readable(c.UsersFile); msg != "" {
 		bad("SSO_USERS_FILE", c.UsersFile, msg)

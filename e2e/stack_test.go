@@ -338,8 +338,9 @@ type recorder struct {
 // apiRequest is what the upstream API received.
 type apiRequest struct {
 	Method, Path, Origin, User string
-	Cookie                     bool // a Cookie header reached the upstream
-	SessionCookie              bool // sso's own session cookie reached it
+	Groups                     string // X-Auth-Groups as the upstream received it
+	Cookie                     bool   // a Cookie header reached the upstream
+	SessionCookie              bool   // sso's own session cookie reached it
 }
 
 func (r apiRequest) String() string {
@@ -365,7 +366,7 @@ func startRecorder(t *testing.T, upstream string) *recorder {
 			rec.mu.Lock()
 			rec.reqs = append(rec.reqs, apiRequest{
 				Method: r.Method, Path: r.URL.RequestURI(), Origin: r.Header.Get("Origin"),
-				User: r.Header.Get("X-Auth-User"), Cookie: r.Header.Get("Cookie") != "",
+				User: r.Header.Get("X-Auth-User"), Groups: r.Header.Get("X-Auth-Groups"), Cookie: r.Header.Get("Cookie") != "",
 				SessionCookie: slices.ContainsFunc(r.Cookies(), func(c *http.Cookie) bool { return c.Name == cookieName }),
 			})
 			rec.mu.Unlock()

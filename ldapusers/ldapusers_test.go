@@ -417,7 +417,7 @@ func TestREADMEOpenLDAP(t *testing.T) {
 		env[k] = strings.Trim(v, "'")
 	}
 	for k, v := range map[string]string{
-		"SSO_LDAP_ADDRESS": s.URL, "SSO_LDAP_TLS_CA_FILE": s.CAFile, "SSO_LDAP_TLS_SERVER_NAME": testldap.ServerName, "SSO_LDAP_PASSWORD_FILE": pwFile,
+		"SSO_LDAP_URL": s.URL, "SSO_LDAP_TLS_CA_FILE": s.CAFile, "SSO_LDAP_TLS_SERVER_NAME": testldap.ServerName, "SSO_LDAP_PASSWORD_FILE": pwFile,
 	} {
 		if k != "SSO_LDAP_TLS_SERVER_NAME" && env[k] == "" {
 			t.Fatalf("README block does not set %s", k)

@@ -8,7 +8,10 @@
 // it. Failed logins are regulated ([Regulation]): a user name or client IP
 // with too many recent failures is refused with 429 before any password
 // check, through a [session.Limiter] that every instance on one store
-// shares.
+// shares. The password method is the users file or an LDAP directory
+// (Options.Password); GET /oauth2/start/:id and /oauth2/callback/:id adapt
+// package federation's OpenID Connect sign-in, whose identities are minted
+// by the same pipeline without regulation (no password was tried).
 //
 // Errors become statuses in one place, [Server.fail].
 package server

@@ -40,6 +40,7 @@ var (
 	errKeyOwner     = &apiError{http.StatusNotFound, "not_found", "no such api key"}
 	errBusy         = &apiError{http.StatusServiceUnavailable, "busy", "too many logins at once, try again in a second"}
 	errTooManyKeys  = &apiError{http.StatusConflict, "too_many_keys", "this user holds the most API keys allowed; delete one first"}
+	errNoPassword   = &apiError{http.StatusNotFound, "not_found", "password sign-in is not configured on this hub (no users file, no LDAP directory)"}
 	errTokenRenewal = &apiError{http.StatusForbidden, "forbidden", "a JWT cannot be exchanged for a new one: use the session cookie or an API key"}
 )
 
@@ -56,6 +57,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 		be *login.BlockedError
 	)
 	switch {
+	case errors.Is(err, login.ErrNoMethod):
+		c.AbortWithStatusJSON(errNoPassword.status, authz.ErrorBody{Error: errNoPassword.code, Message: errNoPassword.message})
 	case errors.Is(err, login.ErrBusy):
 		c.Header("Retry-After", "1")
 		c.AbortWithStatusJSON(errBusy.status, authz.ErrorBody{Error: errBusy.code, Message: errBusy.message})

@@ -44,6 +44,17 @@ type pageData struct {
 	Account *accountData
 	// Link and LinkText lead on from a notice (notice.html).
 	Link, LinkText string
+	// Password: the login page offers the password form; Providers: a
+	// button per upstream OpenID provider (Start links carrying RD).
+	Password  bool
+	Providers []providerButton
+}
+
+// providerButton is one provider's button on the login page.
+type providerButton struct {
+	Name string
+	URL  string // /oauth2/start/<id>?rd=…
+	ID   string
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
@@ -120,7 +131,27 @@ func (s *Server) showLoginForm(c *gin.Context, status int, rd, msg string) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, status, "login.html", pageData{Title: "Sign in", Error: msg, RD: rd, FormToken: tok})
+	s.render(c, status, "login.html", pageData{
+		Title: "Sign in", Error: msg, RD: rd, FormToken: tok,
+		Password: s.opt.Password.Checker != nil, Providers: s.providerButtons(rd),
+	})
+}
+
+// providerButtons are the login page's buttons, one per OIDC provider, in
+// configuration order; each starts the provider's flow with rd.
+func (s *Server) providerButtons(rd string) []providerButton {
+	if s.opt.Federation == nil {
+		return nil
+	}
+	var out []providerButton
+	for _, b := range s.opt.Federation.Buttons() {
+		u := "/oauth2/start/" + url.PathEscape(b.ID)
+		if rd != "" {
+			u += "?rd=" + url.QueryEscape(rd)
+		}
+		out = append(out, providerButton{Name: b.Name, URL: u, ID: b.ID})
+	}
+	return out
 }
 
 // showAmbiguous is the page for a browser whose cookies name sessions of
@@ -184,6 +215,10 @@ func (s *Server) loginSubmit(c *gin.Context) {
 	}
 	if errors.Is(err, login.ErrBusy) {
 		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Too many sign-ins at this moment. Please try again in a second.")
+		return
+	}
+	if errors.Is(err, login.ErrNoMethod) {
+		s.showLoginForm(c, http.StatusNotFound, rd, "Password sign-in is not offered here. Use a provider below.")
 		return
 	}
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
 	"github.com/example/sso/cors/gincors"
+	"github.com/example/sso/federation"
 	"github.com/example/sso/login"
 	"github.com/example/sso/redirect"
 	"github.com/example/sso/session"
@@ -59,6 +60,9 @@ type Options struct {
 	Cookies *cookiedomain.Policy
 	Codec   *ticket.Codec
 	Store   Store
+	// Users is the users file: the password method (unless Password says
+	// otherwise) and the live lookup of its users' sessions. nil: no users
+	// file (LDAP or OIDC only); every session is then federated.
 	Users   Users
 	Tokens  *token.Issuer
 	CORS    *cors.Policy
@@ -100,6 +104,15 @@ type Options struct {
 	// Regulation.MaxRetries is positive. Give it the same backend as Store,
 	// so that every instance sharing the sessions shares the bans too.
 	Limiter session.Limiter
+	// Password is the password method of the form and POST /api/session
+	// (an LDAP directory, Source "ldap"). Zero: the users file (Users,
+	// Source ""), or no password sign-in when Users is nil too.
+	Password login.Password
+	// Federation signs users in through upstream OpenID Connect providers
+	// (GET /oauth2/start/:id, GET /oauth2/callback/:id) and puts a button
+	// per provider on the login page; nil: none.
+	Federation *federation.Federation
+
 	// LoginObserver is told of every login event besides the server's own
 	// metrics and log lines (audit logging attaches here); nil: none.
 	LoginObserver login.Observer
@@ -133,8 +146,10 @@ type Server struct {
 // New builds the server and its routes.
 func New(opt Options) (*Server, error) {
 	switch {
-	case opt.Cookies == nil, opt.Codec == nil, opt.Store == nil, opt.Users == nil, opt.CORS == nil:
-		return nil, errors.New("server: Cookies, Codec, Store, Users and CORS are required")
+	case opt.Cookies == nil, opt.Codec == nil, opt.Store == nil, opt.CORS == nil:
+		return nil, errors.New("server: Cookies, Codec, Store and CORS are required")
+	case opt.Users == nil && opt.Password.Checker == nil && opt.Federation == nil:
+		return nil, errors.New("server: no way to sign in: give Users, Password or Federation")
 	case opt.SessionIdle <= 0 || opt.SessionMax <= 0:
 		return nil, errors.New("server: SessionIdle and SessionMax must be positive")
 	case len(opt.FormKey) < 32:
@@ -154,6 +169,14 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.MaxKeysPerUser <= 0 {
 		opt.MaxKeysPerUser = 100
+	}
+	if opt.Password.Checker == nil && opt.Users != nil {
+		opt.Password = login.Password{Checker: login.Users(opt.Users)}
+	}
+	if opt.Users == nil {
+		// Sessions of the users file are looked up live; without one,
+		// such a session (from an earlier configuration) names nobody.
+		opt.Users = noUsers{}
 	}
 	s := &Server{opt: opt, metrics: newMetrics(opt.Registry)}
 	s.auth = &authz.Authenticator{
@@ -175,7 +198,7 @@ func New(opt Options) (*Server, error) {
 		Cookies:     opt.Cookies,
 		Codec:       opt.Codec,
 		Sessions:    opt.Store,
-		Password:    login.Password{Checker: login.Users(opt.Users)},
+		Password:    opt.Password,
 		Secret:      opt.FormKey,
 		SessionIdle: opt.SessionIdle,
 		SessionMax:  opt.SessionMax,
@@ -258,6 +281,10 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/", s.home)
 	r.GET("/login", s.loginPage)
 	r.POST("/login", limitBody, s.loginSubmit)
+	if s.opt.Federation != nil {
+		r.GET("/oauth2/start/:id", s.oidcStart)
+		r.GET("/oauth2/callback/:id", s.oidcCallback)
+	}
 	r.GET("/logout", s.logoutPage)
 	r.POST("/logout", limitBody, s.logoutSubmit)
 	// The account page's forms (account.go).

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,6 +130,14 @@ func WithBoundPort(cfg config.Config, addr net.Addr) config.Config {
 	if cfg.JWTIssuer == old {
 		cfg.JWTIssuer = cfg.LoginURL
 	}
+	// OIDC callbacks were derived from the login URL too.
+	providers := slices.Clone(cfg.OIDCProviders)
+	for i := range providers {
+		if rest, ok := strings.CutPrefix(providers[i].RedirectURL, old); ok {
+			providers[i].RedirectURL = cfg.LoginURL + rest
+		}
+	}
+	cfg.OIDCProviders = providers
 	notes := make([]string, len(cfg.Notes))
 	for i, n := range cfg.Notes {
 		notes[i] = strings.ReplaceAll(n, old, cfg.LoginURL)

@@ -31,6 +31,8 @@ import (
 	"github.com/example/sso/config"
 	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/cors"
+	"github.com/example/sso/federation"
+	"github.com/example/sso/login"
 	"github.com/example/sso/server"
 	"github.com/example/sso/ticket"
 	"github.com/example/sso/token"
@@ -86,7 +88,9 @@ type builder struct {
 	store    backend
 	sessions server.Store
 	users    server.Users
-	banner   string // dev mode's demo password
+	password login.Password         // LDAP; zero: users (or no password sign-in)
+	fed      *federation.Federation // OpenID providers; nil: none
+	banner   string                 // dev mode's demo password
 }
 
 // Assemble builds the service from cfg. loadErr is config.Load's error:
@@ -159,7 +163,8 @@ func (b *builder) run(ctx context.Context) {
 		}
 	}
 	b.openStore(ctx)
-	b.openUsers()
+	b.openUsers(ctx)
+	b.oidc(ctx)
 	b.regulation()
 	if len(b.checks.Failed()) == 0 {
 		b.server()
@@ -331,6 +336,8 @@ func (b *builder) server() {
 		Codec:           b.codec,
 		Store:           b.sessions,
 		Users:           b.users,
+		Password:        b.password,
+		Federation:      b.fed,
 		Tokens:          b.tokens,
 		CORS:            b.pol.CORS,
 		Proxies:         b.proxies,

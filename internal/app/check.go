@@ -23,6 +23,8 @@ const (
 	RuleProxyReach    = "proxies.reach"   // warning: reachable from other hosts, trusting only loopback
 	RuleJWT           = "jwt.issuer"      // SSO_JWT_*
 	RuleUsers         = "users.file"      // SSO_USERS_FILE, or dev mode's demo user
+	RuleLDAP          = "users.ldap"      // SSO_LDAP_URL (alias SSO_LDAP_ADDRESS) and SSO_LDAP_*: the directory answers a search
+	RuleOIDC          = "oidc.provider"   // SSO_OIDC_*, oidc_providers: each provider's discovery document
 	RuleStore         = "store.connect"   // Redis answers, or the embedded store
 	RuleAuthCache     = "store.auth-cache"
 	RuleRegulation    = "login.regulation" // warning: SSO_LOGIN_MAX_RETRIES=0

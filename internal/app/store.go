@@ -205,21 +205,21 @@ func (b *builder) authCache(newClient func() redis.UniversalClient) {
 	b.sessions = st
 }
 
-// openUsers reads the users file, or makes dev mode's demo user. When a
-// reload removes or disables users, their sessions are ended in the store.
-func (b *builder) openUsers() {
+// openUsers reads the users file, opens the LDAP directory, or makes dev
+// mode's demo user: the password backend (at most one; none with OpenID
+// providers only). When a reload of the file removes or disables users,
+// their file sessions are ended in the store.
+func (b *builder) openUsers(ctx context.Context) {
 	const setting = "SSO_USERS_FILE"
 	if b.refused(RuleUsers, "users file", setting) {
 		return
 	}
 	cfg, a := b.cfg, b.app
-	if cfg.UsersFile == "" && cfg.LDAP.Enabled() {
-		// Fail closed until the login pipeline takes an ldapusers.Directory:
-		// falling through to the demo user would be a back door.
-		b.fail(RuleUsers, "users", "SSO_LDAP_ADDRESS", fmt.Sprintf("SSO_LDAP_ADDRESS=%q: the LDAP users backend is not wired into sso serve yet", cfg.LDAP.Address), "use SSO_USERS_FILE")
+	if cfg.UsersFile == "" && (cfg.LDAP.Enabled() || b.ref.has(config.LDAPURLSetting) || b.ref.has(config.LDAPAddressSetting)) {
+		b.openLDAP(ctx)
 		return
 	}
-	if cfg.UsersFile == "" {
+	if cfg.UsersFile == "" && cfg.DevMode {
 		d, password, err := demoUsers()
 		if err != nil {
 			b.fail(RuleUsers, "users", setting, err.Error(), "")
@@ -227,6 +227,11 @@ func (b *builder) openUsers() {
 		}
 		b.users, b.banner = d, password
 		b.ok(RuleUsers, "users", setting, "dev mode demo user (sso serve prints its password once)")
+		return
+	}
+	if cfg.UsersFile == "" {
+		// config.Validate refuses this without a provider.
+		b.ok(RuleUsers, "users", setting, "no password sign-in (no users file, no LDAP directory): the login page shows only the OpenID providers")
 		return
 	}
 	if b.sessions == nil {
@@ -258,6 +263,8 @@ const endSessionsTimeout = 10 * time.Second
 // request looks its user up; deleting them keeps them from coming back if
 // the user is put back in the file. A user's API keys stay in the store,
 // refused while the user is absent, and work again if the user returns.
+// Only the file's own sessions (Source "") end: an LDAP or OIDC user of
+// the same name is someone else, whom the file does not speak for.
 func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 	return func(c users.Change) {
 		if len(c.Revoked) == 0 {
@@ -266,7 +273,7 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 		ctx, cancel := context.WithTimeout(context.Background(), endSessionsTimeout)
 		defer cancel()
 		for _, name := range c.Revoked {
-			n, err := sessions.DeleteUser(ctx, name, "")
+			n, err := endFileSessions(ctx, sessions, name)
 			if err != nil {
 				log.Warn("could not end the sessions of a user removed from or disabled in the users file; they are refused while the user is absent", "user", name, "err", err)
 				continue
@@ -274,6 +281,26 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 			log.Info("ended the sessions of a user removed from or disabled in the users file", "user", name, "sessions", n)
 		}
 	}
+}
+
+// endFileSessions deletes the users-file sessions (Source "") of name and
+// returns how many it deleted.
+func endFileSessions(ctx context.Context, sessions session.Store, name string) (int, error) {
+	list, err := sessions.List(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("list sessions: %w", err)
+	}
+	n := 0
+	for _, s := range list {
+		if s.Source != "" {
+			continue
+		}
+		if err := sessions.Delete(ctx, s.ID); err != nil {
+			return n, fmt.Errorf("delete session: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // demoUsers makes dev mode's demo user with a fresh password, which the
