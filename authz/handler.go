@@ -160,7 +160,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
 		return
 	}
+	fp, err := ParseFactorPolicy(r.URL.Query())
+	if err != nil {
+		// A mistake in nginx's configuration: nginx turns this into a 500,
+		// so the location fails closed until it is fixed.
+		h.observe(ResultError, id.Method)
+		reply(http.StatusBadRequest, "bad_auth_query", "/auth query: "+err.Error(), "")
+		return
+	}
+	if !fp.Satisfied(sessionFactors(id), h.Auth.now()) {
+		if id.Method != MethodSession {
+			// A script's key or token has no second factor to add.
+			h.observe(ResultForbidden, id.Method)
+			reply(http.StatusForbidden, "second_factor_required", "this upstream requires a browser session with a second factor", "")
+			return
+		}
+		h.observe(ResultUnauthorized, id.Method)
+		login := h.hubURL("/login/factor", originalURL, "")
+		w.Header().Set("X-Auth-Login-URL", login)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
+		reply(http.StatusUnauthorized, "second_factor_required", "this upstream requires a second factor", login)
+		return
+	}
 	hdr := w.Header()
+	if amr := amrHeader(id); amr != "" {
+		hdr.Set("X-Auth-AMR", amr)
+	}
 	hdr.Set("X-Auth-User", id.User)
 	hdr.Set("X-Auth-Email", id.Email)
 	hdr.Set("X-Auth-Groups", strings.Join(id.Groups, ","))
@@ -256,7 +281,12 @@ func (h *Handler) upstreamToken(id Identity, aud string) (string, error) {
 // URL is one we would follow after login.
 // reason, when set, travels as the hub's `reason` parameter.
 func (h *Handler) loginURL(original, reason string) string {
-	u := strings.TrimRight(h.LoginURL, "/") + "/login"
+	return h.hubURL("/login", original, reason)
+}
+
+// hubURL is the hub's page at path with rd and reason, as loginURL.
+func (h *Handler) hubURL(path, original, reason string) string {
+	u := strings.TrimRight(h.LoginURL, "/") + path
 	q := url.Values{}
 	if original != "" {
 		if target, ok := redirect.Check(original, h.Auth.Cookies.Contains); ok {
