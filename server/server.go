@@ -27,6 +27,7 @@ import (
 	"github.com/example/sso/cors"
 	"github.com/example/sso/cors/gincors"
 	"github.com/example/sso/login"
+	"github.com/example/sso/mfa"
 	"github.com/example/sso/redirect"
 	"github.com/example/sso/session"
 	"github.com/example/sso/ticket"
@@ -103,6 +104,13 @@ type Options struct {
 	// LoginObserver is told of every login event besides the server's own
 	// metrics and log lines (audit logging attaches here); nil: none.
 	LoginObserver login.Observer
+	// MFA enables the second factor (TOTP, recovery codes, passkeys): the
+	// second step of logins, /login/factor for step-up, and the account
+	// security page; nil: logins have one factor and those routes are 404.
+	MFA *mfa.Manager
+	// MFARequiredGroups: members of any of them must have a second factor
+	// (SSO_MFA_REQUIRED_GROUPS) and enrol one at their next login.
+	MFARequiredGroups []string
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -139,6 +147,8 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("server: SessionIdle and SessionMax must be positive")
 	case len(opt.FormKey) < 32:
 		return nil, errors.New("server: FormKey must be at least 32 bytes")
+	case opt.MFA == nil && len(opt.MFARequiredGroups) > 0:
+		return nil, errors.New("server: MFARequiredGroups needs MFA")
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -184,6 +194,7 @@ func New(opt Options) (*Server, error) {
 		Memory:      opt.LoginMemory,
 		Slots:       opt.LoginSlots,
 		Wait:        opt.LoginWait,
+		Second:      login.Second{MFA: opt.MFA, RequiredGroups: opt.MFARequiredGroups},
 		Observer:    login.Observers(login.ObserverFunc(s.observeLogin), opt.LoginObserver),
 		Log:         opt.Log,
 		Now:         opt.Now,
@@ -260,6 +271,9 @@ func (s *Server) routes() *gin.Engine {
 	r.POST("/login", limitBody, s.loginSubmit)
 	r.GET("/logout", s.logoutPage)
 	r.POST("/logout", limitBody, s.logoutSubmit)
+	if s.opt.MFA != nil {
+		s.secondFactorRoutes(r)
+	}
 
 	// CORS for the API is engine-wide middleware, not group middleware:
 	// group middleware runs only on matched routes, and there are no OPTIONS
