@@ -301,6 +301,11 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		return nil, err
 	}
 
+	mfaManager, err := a.secondFactor(cfg, keys, newClient)
+	if err != nil {
+		return nil, err
+	}
+
 	s, err := server.New(server.Options{
 		Cookies:         cookies,
 		Codec:           codec,
@@ -323,8 +328,10 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 			BanTime:    cfg.LoginBanTime,
 		},
 		// The store that shares sessions between instances shares bans too.
-		Limiter:  store,
-		Log:      a.log,
+		Limiter:           store,
+		MFA:               mfaManager,
+		MFARequiredGroups: cfg.MFA.RequiredGroups,
+		Log:               a.log,
 		Registry: registry,
 		Version:  buildVersion(),
 	})
