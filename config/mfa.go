@@ -35,6 +35,9 @@ func (c Config) validateMFA(bad func(env, value, msg string)) {
 			bad("SSO_MFA_REQUIRED_GROUPS", groups, "entry "+quote(g)+" is not a group name (non-empty, no blanks)")
 		}
 	}
+	if c.MFA.OIDCAMR && len(c.OIDCProviders) == 0 {
+		bad("SSO_MFA_OIDC_AMR", "true", "needs an OpenID Connect provider (SSO_OIDC_ISSUER or oidc_providers), and none is configured")
+	}
 	iss := c.MFA.Issuer
 	if iss == "" || len([]rune(iss)) > 64 || strings.Contains(iss, ":") ||
 		strings.IndexFunc(iss, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {

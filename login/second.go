@@ -26,6 +26,9 @@ type Second struct {
 	// PendingTTL bounds the time between the first factor and the second;
 	// zero: DefaultPendingTTL.
 	PendingTTL time.Duration
+	// TrustFederatedAMR (SSO_MFA_OIDC_AMR): a federated login whose amr
+	// names a second factor counts as having passed one (FederatedFactors).
+	TrustFederatedAMR bool
 }
 
 // DefaultPendingTTL is how long a login waits for its second factor.
@@ -306,4 +309,26 @@ func (p *Pipeline) StepUp(ctx context.Context, old *session.Session, f session.F
 	id := Identity{User: old.User, Email: old.Email, Groups: old.Groups, Source: old.Source}
 	req.Replace = append(slices.Clip(req.Replace), old.ID)
 	return p.mint(ctx, id, WithSecond(old.Factors, f), req, old.CreatedAt, old.ExpiresAt)
+}
+
+// federatedSecond maps amr values an upstream provider may send (RFC 8176)
+// to the factor recorded for them: "mfa" says only that several factors
+// were used, recorded as "otp", the weakest second factor.
+var federatedSecond = map[string]string{"mfa": mfa.AMROTP, "otp": mfa.AMROTP, "hwk": mfa.AMRHardwareKey, "swk": mfa.AMRSoftwareKey}
+
+// FederatedFactors are the factors of a login proved elsewhere (method, such
+// as "oidc") at at, whose ID token carried amr: the method, then, when
+// Second.TrustFederatedAMR is set and amr names a second factor, that
+// factor at the same time. NeedSecond then asks for nothing more.
+func (p *Pipeline) FederatedFactors(method string, amr []string, at time.Time) []session.Factor {
+	out := []session.Factor{{Method: method, At: at}}
+	if !p.opt.Second.TrustFederatedAMR {
+		return out
+	}
+	for _, v := range amr {
+		if f, ok := federatedSecond[v]; ok {
+			return append(out, session.Factor{Method: f, At: at})
+		}
+	}
+	return out
 }

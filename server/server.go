@@ -111,6 +111,9 @@ type Options struct {
 	// MFARequiredGroups: members of any of them must have a second factor
 	// (SSO_MFA_REQUIRED_GROUPS) and enrol one at their next login.
 	MFARequiredGroups []string
+	// MFATrustOIDCAMR (SSO_MFA_OIDC_AMR): login.Pipeline.FederatedFactors
+	// counts an upstream's amr proof of MFA as a second factor.
+	MFATrustOIDCAMR bool
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -194,7 +197,7 @@ func New(opt Options) (*Server, error) {
 		Memory:      opt.LoginMemory,
 		Slots:       opt.LoginSlots,
 		Wait:        opt.LoginWait,
-		Second:      login.Second{MFA: opt.MFA, RequiredGroups: opt.MFARequiredGroups},
+		Second:      login.Second{MFA: opt.MFA, RequiredGroups: opt.MFARequiredGroups, TrustFederatedAMR: opt.MFATrustOIDCAMR},
 		Observer:    login.Observers(login.ObserverFunc(s.observeLogin), opt.LoginObserver),
 		Log:         opt.Log,
 		Now:         opt.Now,

@@ -331,9 +331,10 @@ func build(ctx context.Context, cfg config.Config, stderr io.Writer) (_ *app, er
 		Limiter:           store,
 		MFA:               mfaManager,
 		MFARequiredGroups: cfg.MFA.RequiredGroups,
+		MFATrustOIDCAMR:   cfg.MFA.OIDCAMR,
 		Log:               a.log,
-		Registry: registry,
-		Version:  buildVersion(),
+		Registry:          registry,
+		Version:           buildVersion(),
 	})
 	if err != nil {
 		return nil, err
