@@ -58,7 +58,7 @@ func ParseFactorPolicy(q url.Values) (FactorPolicy, error) {
 		}
 		d = time.Duration(secs) * time.Second
 	}
-	if d <= 0 || d > MaxFactorAge {
+	if d < time.Second || d > MaxFactorAge {
 		return p, errors.New("max_age must be from 1s to 24h")
 	}
 	p.MaxAge = d

@@ -40,6 +40,7 @@ type factorData struct {
 	Enrol, None, StepUp, TOTP, Passkeys, Script bool
 	// security.html
 	Enrolling, Required bool
+	StepUpURL           string // changes need the second factor first
 	RecoveryLeft        int
 	Credentials         []mfa.CredentialInfo
 	QR                  template.URL

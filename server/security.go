@@ -26,39 +26,41 @@ func (s *Server) securityURL(rd string) string {
 }
 
 // securitySession is the session of an account security request. Without
-// one the browser is sent to sign in; a user who has a second factor must
-// use a session that passed it (a stolen password alone must not remove or
-// add factors). ok false: answered.
-func (s *Server) securitySession(c *gin.Context, rd string) (*session.Session, bool) {
+// one the browser is sent to sign in. A user who has a second factor may
+// look at the page with a password-only session, but changes need a
+// session that passed it (a stolen password alone must not remove or add
+// factors): for them (change true) such a session is refused. stepUp
+// tells the page to offer that step. ok false: answered.
+func (s *Server) securitySession(c *gin.Context, rd string, change bool) (sess *session.Session, stepUp, ok bool) {
 	sess, amb, ok := s.pageSessions(c)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	if amb != nil {
 		s.showAmbiguous(c, http.StatusUnauthorized, amb, "", "")
-		return nil, false
+		return nil, false, false
 	}
 	if sess == nil {
-		c.Redirect(http.StatusSeeOther, "/login?rd="+url.QueryEscape(s.securityURL(rd)))
-		return nil, false
+		if change {
+			s.fail(c, errNoSession)
+		} else {
+			c.Redirect(http.StatusSeeOther, "/login?rd="+url.QueryEscape(s.securityURL(rd)))
+		}
+		return nil, false, false
 	}
 	if login.HasSecond(sess.Factors, time.Time{}) {
-		return sess, true
+		return sess, false, true
 	}
 	totp, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), sess.User, "")
 	if err != nil {
 		s.fail(c, err)
-		return nil, false
+		return nil, false, false
 	}
-	if totp || keys > 0 {
-		if c.Request.Method == http.MethodGet {
-			c.Redirect(http.StatusSeeOther, "/login/factor?rd="+url.QueryEscape(s.securityURL(rd)))
-		} else {
-			s.fail(c, errNeedSecond)
-		}
-		return nil, false
+	if (totp || keys > 0) && change {
+		s.fail(c, errNeedSecond)
+		return nil, false, false
 	}
-	return sess, true
+	return sess, totp || keys > 0, true
 }
 
 // securityCSRF checks a change on the account security page: the hub's own
@@ -78,11 +80,11 @@ func (s *Server) securityCSRF(c *gin.Context, sess *session.Session) bool {
 
 func (s *Server) securityPage(c *gin.Context) {
 	rd := c.Query("rd")
-	sess, ok := s.securitySession(c, rd)
+	sess, stepUp, ok := s.securitySession(c, rd, false)
 	if !ok {
 		return
 	}
-	s.showSecurity(c, http.StatusOK, sess, rd, nil, "", c.Query("done"))
+	s.showSecurity(c, http.StatusOK, sess, rd, nil, "", c.Query("done"), stepUp)
 }
 
 var securityNotices = map[string]string{
@@ -91,7 +93,7 @@ var securityNotices = map[string]string{
 
 // showSecurity renders the account security page; e, when set, is a TOTP
 // enrolment under way.
-func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session, rd string, e *mfa.Enrolment, msg, notice string) {
+func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session, rd string, e *mfa.Enrolment, msg, notice string, stepUp bool) {
 	ctx := c.Request.Context()
 	totp, err := s.opt.MFA.HasTOTP(ctx, sess.User)
 	if err != nil {
@@ -110,7 +112,7 @@ func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session,
 	}
 	d := factorData{Title: "Account security", Error: msg, Notice: securityNotices[notice], User: sess.User,
 		CSRFToken: sess.CSRFToken, TOTP: totp, RecoveryLeft: left, Credentials: creds,
-		Required: s.pipe.Required(login.Identity{Groups: sess.Groups})}
+		Required: s.pipe.Required(login.Identity{Groups: sess.Groups}), StepUpURL: stepUpURL(stepUp, s.securityURL(rd))}
 	if _, ok := s.checkedRD(rd); ok {
 		d.RD = s.redirectTarget(rd)
 	}
@@ -123,7 +125,7 @@ func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session,
 // totpBegin is POST /account/security/totp: a new TOTP secret to scan.
 func (s *Server) totpBegin(c *gin.Context) {
 	rd := c.PostForm("rd")
-	sess, ok := s.securitySession(c, rd)
+	sess, _, ok := s.securitySession(c, rd, true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
@@ -133,7 +135,7 @@ func (s *Server) totpBegin(c *gin.Context) {
 		return
 	}
 	http.SetCookie(c.Writer, s.opt.MFA.CeremonyCookie(e.ID, s.opt.Cookies.Secure()))
-	s.showSecurity(c, http.StatusOK, sess, rd, e, "", "")
+	s.showSecurity(c, http.StatusOK, sess, rd, e, "", "", false)
 }
 
 // totpConfirm is POST /account/security/totp/confirm: the first code. It
@@ -141,12 +143,12 @@ func (s *Server) totpBegin(c *gin.Context) {
 // id); recovery codes are made when the user has none left.
 func (s *Server) totpConfirm(c *gin.Context) {
 	rd := c.PostForm("rd")
-	sess, ok := s.securitySession(c, rd)
+	sess, _, ok := s.securitySession(c, rd, true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
 	f, ok := s.confirmTOTP(c, sess.User, "account", func(msg string, status int) {
-		s.showSecurity(c, status, sess, rd, nil, msg, "")
+		s.showSecurity(c, status, sess, rd, nil, msg, "", false)
 	})
 	if !ok {
 		return
@@ -171,7 +173,7 @@ func (s *Server) totpConfirm(c *gin.Context) {
 
 // totpRemove is POST /account/security/totp/remove.
 func (s *Server) totpRemove(c *gin.Context) {
-	sess, ok := s.securitySession(c, "")
+	sess, _, ok := s.securitySession(c, "", true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
@@ -189,7 +191,7 @@ func (s *Server) totpRemove(c *gin.Context) {
 // recoveryNew is POST /account/security/recovery: new codes, shown once;
 // the old ones stop working.
 func (s *Server) recoveryNew(c *gin.Context) {
-	sess, ok := s.securitySession(c, "")
+	sess, _, ok := s.securitySession(c, "", true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
@@ -198,7 +200,7 @@ func (s *Server) recoveryNew(c *gin.Context) {
 
 // registerBegin is POST /account/security/passkeys/begin (JSON).
 func (s *Server) registerBegin(c *gin.Context) {
-	sess, ok := s.securitySession(c, "")
+	sess, _, ok := s.securitySession(c, "", true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
@@ -219,7 +221,7 @@ func (s *Server) registerBegin(c *gin.Context) {
 // registerFinish is POST /account/security/passkeys/finish?name= (JSON:
 // the browser's PublicKeyCredential).
 func (s *Server) registerFinish(c *gin.Context) {
-	sess, ok := s.securitySession(c, "")
+	sess, _, ok := s.securitySession(c, "", true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
@@ -249,7 +251,7 @@ func (s *Server) registerFinish(c *gin.Context) {
 
 // registerRemove is POST /account/security/passkeys/remove (form: id).
 func (s *Server) registerRemove(c *gin.Context) {
-	sess, ok := s.securitySession(c, "")
+	sess, _, ok := s.securitySession(c, "", true)
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
@@ -268,4 +270,13 @@ func (s *Server) registerRemove(c *gin.Context) {
 
 func (s *Server) audit(ctx context.Context, kind login.EventKind, amr, user, client string, what login.SecondKind) {
 	s.pipe.Observe(ctx, login.Event{Kind: kind, Method: amr, User: user, ClientIP: client, Via: "account", Detail: string(what)})
+}
+
+// stepUpURL is the second-factor page that returns to back, when the
+// session must step up before changes.
+func stepUpURL(need bool, back string) string {
+	if !need {
+		return ""
+	}
+	return "/login/factor?rd=" + url.QueryEscape(back)
 }
