@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/example/sso/internal/softauthn"
 	"github.com/example/sso/login"
 	"github.com/example/sso/mfa"
 	mfamem "github.com/example/sso/mfa/memstore"
@@ -327,4 +330,107 @@ func TestRequiredGroupEnrols(t *testing.T) {
 	}
 	// The pending login was used up with it.
 	expectStatus(t, postForm(t, b, "/login/factor/enrol", url.Values{"form_token": {tok}, "code": {e.code(t, secret)}}), http.StatusBadRequest)
+}
+
+// TestPasskeySecondFactor: register a passkey on the account page (with a
+// software authenticator speaking the browser's JSON), step up with it,
+// then sign in with password and passkey.
+func TestPasskeySecondFactor(t *testing.T) {
+	ev := &events{}
+	e := newMFAEnv(t, ev)
+	soft := softauthn.New(hub)
+	b, _ := e.browser()
+	formLogin(t, b, "alice")
+	r := do(t, b, req{url: hub + "/account/security"})
+	expectStatus(t, r, http.StatusOK)
+	csrf := find(t, csrfRE, r)
+	js := do(t, b, req{url: hub + "/static/webauthn.js"})
+	expectStatus(t, js, http.StatusOK)
+	if !strings.HasPrefix(js.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(string(js.body), "navigator.credentials.create") {
+		t.Fatalf("webauthn.js: %q", js.Header.Get("Content-Type"))
+	}
+
+	// Registration: no CSRF token, no ceremony.
+	expectStatus(t, do(t, b, req{method: "POST", url: hub + "/account/security/passkeys/begin"}), http.StatusForbidden)
+	r = do(t, b, req{method: "POST", url: hub + "/account/security/passkeys/begin", headers: map[string]string{"X-CSRF-Token": csrf}})
+	expectStatus(t, r, http.StatusOK)
+	var creation protocol.CredentialCreation
+	r.json(t, &creation)
+	// User.ID is an any: JSON gives a string, the authenticator wants bytes.
+	if id, ok := creation.Response.User.ID.(string); ok {
+		raw, err := base64.RawURLEncoding.DecodeString(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creation.Response.User.ID = protocol.URLEncodedBase64(raw)
+	}
+	if creation.Response.RelyingParty.ID != "example.test" {
+		t.Fatalf("relying party id %q, want the cookie domain", creation.Response.RelyingParty.ID)
+	}
+	body, err := soft.Register(&creation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, b, req{method: "POST", url: hub + "/account/security/passkeys/finish?name=laptop", body: string(body), headers: map[string]string{"X-CSRF-Token": csrf}})
+	expectStatus(t, r, http.StatusOK)
+	if got := ev.kinds("passkey"); !slices.Equal(got, []login.EventKind{login.EventEnrolled}) {
+		t.Fatalf("passkey events %v", got)
+	}
+
+	// Step-up with it.
+	expectStatus(t, auth(t, b, "?factor=2"), http.StatusUnauthorized)
+	r = do(t, b, req{url: hub + "/login/factor"})
+	expectStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), `id="passkey"`) || !strings.Contains(r.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("factor page offers no passkey: %s", r.body)
+	}
+	tok := find(t, regexp.MustCompile(`data-token="([^"]+)"`), r)
+	assertion := func(c *http.Client, tok string) []byte {
+		t.Helper()
+		r := do(t, c, req{method: "POST", url: hub + "/login/factor/passkey/begin", headers: map[string]string{"X-SSO-Form-Token": tok}})
+		expectStatus(t, r, http.StatusOK)
+		var a protocol.CredentialAssertion
+		r.json(t, &a)
+		body, err := soft.Assert(&a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return body
+	}
+	expectStatus(t, do(t, b, req{method: "POST", url: hub + "/login/factor/passkey/begin"}), http.StatusForbidden)
+	answer := assertion(b, tok)
+	r = do(t, b, req{method: "POST", url: hub + "/login/factor/passkey/finish?rd=%2Fnext", body: string(answer), headers: map[string]string{"X-SSO-Form-Token": tok}})
+	expectStatus(t, r, http.StatusOK)
+	var out struct{ Redirect string }
+	r.json(t, &out)
+	if out.Redirect != "/next" || !hasSetCookie(r, cookieName) {
+		t.Fatalf("passkey step-up: %s, cookies %q", r.body, r.Header.Values("Set-Cookie"))
+	}
+	r = auth(t, b, "?factor=2")
+	expectStatus(t, r, http.StatusOK)
+	if got := r.Header.Get("X-Auth-AMR"); got != "pwd,hwk" {
+		t.Fatalf("X-Auth-AMR = %q, want pwd,hwk", got)
+	}
+	// The same answer again: its ceremony is gone (400, not a counted failure).
+	r = do(t, b, req{method: "POST", url: hub + "/login/factor/passkey/finish", body: string(answer), headers: map[string]string{"X-SSO-Form-Token": tok}})
+	expectStatus(t, r, http.StatusBadRequest)
+
+	// A new browser: password, then the passkey mints the session.
+	b2, _ := e.browser()
+	r = formLogin(t, b2, "alice")
+	if r.Header.Get("Location") != "/login/factor" || hasSetCookie(r, cookieName) {
+		t.Fatalf("login of a user with a passkey: %q", r.Header.Get("Location"))
+	}
+	r = do(t, b2, req{url: hub + "/login/factor"})
+	tok = find(t, regexp.MustCompile(`data-token="([^"]+)"`), r)
+	r = do(t, b2, req{method: "POST", url: hub + "/login/factor/passkey/finish", body: string(assertion(b2, tok)), headers: map[string]string{"X-SSO-Form-Token": tok}})
+	expectStatus(t, r, http.StatusOK)
+	r = auth(t, b2, "?factor=2&max_age=1m")
+	expectStatus(t, r, http.StatusOK)
+	if got := r.Header.Get("X-Auth-AMR"); got != "pwd,hwk" {
+		t.Fatalf("X-Auth-AMR = %q after a passkey login", got)
+	}
+	if got := ev.kinds("passkey"); !slices.Equal(got, []login.EventKind{login.EventEnrolled, login.EventSecondSucceeded, login.EventSecondSucceeded}) {
+		t.Errorf("passkey events %v", got)
+	}
 }
