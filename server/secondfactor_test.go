@@ -141,6 +141,13 @@ func TestTOTPEndToEnd(t *testing.T) {
 		t.Fatalf("factor page without a factor: %s", r.body)
 	}
 
+	// The signed-in page links the account security page.
+	r = do(t, b, req{url: hub + "/"})
+	expectStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), `href="/account/security"`) {
+		t.Fatal("the signed-in page does not link /account/security")
+	}
+
 	// Enrolment: QR code and secret, confirmed by a first code.
 	r = do(t, b, req{url: hub + "/account/security"})
 	expectStatus(t, r, http.StatusOK)
