@@ -160,26 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
 		return
 	}
-	fp, err := ParseFactorPolicy(r.URL.Query())
-	if err != nil {
-		// A mistake in nginx's configuration: nginx turns this into a 500,
-		// so the location fails closed until it is fixed.
-		h.observe(ResultError, id.Method)
-		reply(http.StatusBadRequest, "bad_auth_query", "/auth query: "+err.Error(), "")
-		return
-	}
-	if !fp.Satisfied(sessionFactors(id), h.Auth.now()) {
-		if id.Method != MethodSession {
-			// A script's key or token has no second factor to add.
-			h.observe(ResultForbidden, id.Method)
-			reply(http.StatusForbidden, "second_factor_required", "this upstream requires a browser session with a second factor", "")
-			return
-		}
-		h.observe(ResultUnauthorized, id.Method)
-		login := h.hubURL("/login/factor", originalURL, "")
-		w.Header().Set("X-Auth-Login-URL", login)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
-		reply(http.StatusUnauthorized, "second_factor_required", "this upstream requires a second factor", login)
+	if !h.factorOK(w, r, id, originalURL, reply) {
 		return
 	}
 	hdr := w.Header()
@@ -382,4 +363,33 @@ func writeJSON(w http.ResponseWriter, status int, code, msg, login string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(ErrorBody{Error: code, Message: msg, LoginURL: login})
+}
+
+// factorOK applies the location's factor policy (?factor=2&max_age=…) to
+// an authenticated request and answers when it fails: 400 for a policy
+// nginx spelled wrong, 401 with the hub's step-up page for a session
+// without the factor, 403 for an API key or JWT (nothing to step up).
+func (h *Handler) factorOK(w http.ResponseWriter, r *http.Request, id Identity, originalURL string, reply func(status int, code, msg, login string)) bool {
+	fp, err := ParseFactorPolicy(r.URL.Query())
+	if err != nil {
+		// A mistake in nginx's configuration: nginx turns this into a 500,
+		// so the location fails closed until it is fixed.
+		h.observe(ResultError, id.Method)
+		reply(http.StatusBadRequest, "bad_auth_query", "/auth query: "+err.Error(), "")
+		return false
+	}
+	if fp.Satisfied(sessionFactors(id), h.Auth.now()) {
+		return true
+	}
+	if id.Method != MethodSession {
+		h.observe(ResultForbidden, id.Method)
+		reply(http.StatusForbidden, "second_factor_required", "this upstream requires a browser session with a second factor", "")
+		return false
+	}
+	h.observe(ResultUnauthorized, id.Method)
+	login := h.hubURL("/login/factor", originalURL, "")
+	w.Header().Set("X-Auth-Login-URL", login)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sso"`)
+	reply(http.StatusUnauthorized, "second_factor_required", "this upstream requires a second factor", login)
+	return false
 }
