@@ -1,6 +1,8 @@
 package authz_test
 
 import (
+	"context"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -95,4 +97,71 @@ func FuzzParseFactorPolicy(f *testing.F) {
 			t.Fatalf("%q: accepted %+v", raw, p)
 		}
 	})
+}
+
+// TestAuthFactorPolicy: /auth?factor=2 through the handler: a session
+// without a second factor gets 401 with the hub's step-up page (rd kept),
+// one with it 200 and X-Auth-AMR; API keys and JWTs get 403; a bad policy
+// is a 400 that nginx turns into a 500.
+func TestAuthFactorPolicy(t *testing.T) {
+	f := newFixture(t, nil)
+	plain := f.login(t, "alice")
+	stepped, _ := f.federatedLogin(t, "carol", "oidc:corp", "carol@example.test", nil)
+	// carol's session: oidc, then a passkey 5 minutes ago.
+	ctx := context.Background()
+	list, err := f.store.List(ctx, "carol")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List: %v %v", list, err)
+	}
+	s := list[0]
+	if err := f.store.Delete(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Factors = append(s.Factors, session.Factor{Method: mfa.AMRHardwareKey, At: f.clock.Now().Add(-5 * time.Minute)})
+	if err := f.store.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	const upstream = "https://pay.example.test/approve?x=1"
+
+	w := f.serve(forUpstream(withCookie(authRequest("/auth?factor=2"), plain), upstream))
+	if w.Code != http.StatusUnauthorized || w.Header().Get("X-Auth-Error") != "second_factor_required" ||
+		w.Header().Get("X-Auth-Login-URL") != loginURL+"/login/factor?rd="+url.QueryEscape(upstream) || w.Header().Get("X-Auth-AMR") != "" {
+		t.Fatalf("one factor: %d %q %q", w.Code, w.Header().Get("X-Auth-Error"), w.Header().Get("X-Auth-Login-URL"))
+	}
+	w = f.serve(withCookie(authRequest("/auth"), plain))
+	if w.Code != http.StatusOK || w.Header().Get("X-Auth-AMR") != "" {
+		t.Fatalf("a session without recorded factors: %d, X-Auth-AMR %q", w.Code, w.Header().Get("X-Auth-AMR"))
+	}
+	for q, want := range map[string]int{
+		"/auth?factor=2":               http.StatusOK,
+		"/auth?factor=2&max_age=10m":   http.StatusOK,
+		"/auth?factor=2&max_age=1m":    http.StatusUnauthorized,
+		"/auth?factor=2&max_age=bogus": http.StatusBadRequest,
+		"/auth?factor=2&group=admins":  http.StatusForbidden, // carol holds no group
+		"/auth":                        http.StatusOK,
+	} {
+		w := f.serve(withCookie(authRequest(q), stepped))
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", q, w.Code, want)
+		}
+		if w.Code == http.StatusOK && w.Header().Get("X-Auth-AMR") != "oidc,hwk" {
+			t.Errorf("%s: X-Auth-AMR %q, want oidc,hwk", q, w.Header().Get("X-Auth-AMR"))
+		}
+	}
+	for name, r := range map[string]*http.Request{
+		"api key": func() *http.Request {
+			r := authRequest("/auth?factor=2")
+			r.Header.Set("X-API-Key", f.apiKey(t, "alice"))
+			return r
+		}(),
+		"jwt": func() *http.Request {
+			r := authRequest("/auth?factor=2")
+			r.Header.Set("Authorization", "Bearer "+f.jwt(t, "alice"))
+			return r
+		}(),
+	} {
+		if w := f.serve(r); w.Code != http.StatusForbidden || w.Header().Get("X-Auth-Error") != "second_factor_required" {
+			t.Errorf("%s with factor=2: %d %q, want 403 second_factor_required", name, w.Code, w.Header().Get("X-Auth-Error"))
+		}
+	}
 }
