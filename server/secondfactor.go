@@ -199,7 +199,7 @@ func (s *Server) showFactor(c *gin.Context, status int, st *factorState, rd, msg
 			return
 		}
 		http.SetCookie(c.Writer, s.opt.MFA.CeremonyCookie(e.ID, s.opt.Cookies.Secure()))
-		d.Enrol, d.QR, d.Secret, d.Title = true, qrURL(e.PNG), e.Secret, "Set up a second factor"
+		d.Enrol, d.QR, d.Secret, d.Title, d.Script = true, qrURL(e.PNG), e.Secret, "Set up a second factor", true
 	case !totp && keys == 0 && left == 0:
 		d.None = true
 	}
@@ -489,6 +489,92 @@ func (s *Server) passkeyFinish(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"redirect": target})
 }
 
+// enrolState is the pending login of a required-group member who must
+// enrol, for the JSON calls of the enrolment page; nil when answered.
+func (s *Server) enrolState(c *gin.Context) *factorState {
+	st, ok, err := s.factorState(c)
+	if !ok {
+		return nil
+	}
+	if err != nil || st.pending == nil || !st.pending.Enrol {
+		s.fail(c, errNoPending)
+		return nil
+	}
+	if !s.checkFactorToken(c) {
+		s.fail(c, errFormToken)
+		return nil
+	}
+	return st
+}
+
+// enrolPasskeyBegin is POST /login/factor/passkey/register/begin: the
+// registration options for a required-group member enrolling at sign-in.
+func (s *Server) enrolPasskeyBegin(c *gin.Context) {
+	st := s.enrolState(c)
+	if st == nil {
+		return
+	}
+	pk, err := s.passkeys(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	opts, id, err := pk.BeginRegistration(c.Request.Context(), mfa.User{Name: st.user, DisplayName: st.email})
+	if err != nil {
+		s.fail(c, passkeyError(err))
+		return
+	}
+	http.SetCookie(c.Writer, s.opt.MFA.CeremonyCookie(id, s.opt.Cookies.Secure()))
+	c.JSON(http.StatusOK, opts)
+}
+
+// enrolPasskeyFinish is POST /login/factor/passkey/register/finish: the
+// new credential proves the factor (as the first TOTP code does), so the
+// pending login is minted with it.
+func (s *Server) enrolPasskeyFinish(c *gin.Context) {
+	st := s.enrolState(c)
+	if st == nil {
+		return
+	}
+	pk, err := s.passkeys(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	secure := s.opt.Cookies.Secure()
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, mfa.MaxResponseBytes)
+	var info mfa.CredentialInfo
+	check := func(ctx context.Context) (mfa.Result, error) {
+		var err error
+		info, err = pk.FinishRegistration(ctx, mfa.CeremonyID(c.Request, secure), mfa.User{Name: st.user, DisplayName: st.email}, c.Query("name"), body)
+		if err != nil {
+			return mfa.Result{}, err
+		}
+		amr := mfa.AMRHardwareKey
+		if info.Synced {
+			amr = mfa.AMRSoftwareKey
+		}
+		return mfa.Result{AMR: amr, At: s.opt.Now(), Credential: info.ID}, nil
+	}
+	f, _, err := s.pipe.CheckSecond(c.Request.Context(), s.loginRequest(c, "form"), st.user, login.SecondPasskey, check)
+	http.SetCookie(c.Writer, mfa.ClearCeremonyCookie(secure))
+	if err != nil {
+		s.fail(c, passkeyError(err))
+		return
+	}
+	s.audit(c.Request.Context(), login.EventEnrolled, f.Method, st.user, c.ClientIP(), login.SecondPasskey)
+	target, err := s.completeSecond(c, st, f, "")
+	if errors.Is(err, login.ErrNoPending) {
+		s.fail(c, errNoPending)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"redirect": target})
+}
+
 // passkeyError maps the mfa package's refusals to answers.
 func passkeyError(err error) error {
 	switch {
@@ -517,6 +603,8 @@ func (s *Server) secondFactorRoutes(r *gin.Engine) {
 	r.POST("/login/factor/enrol", limitBody, s.enrolSubmit)
 	r.POST("/login/factor/passkey/begin", noStore, s.passkeyBegin)
 	r.POST("/login/factor/passkey/finish", noStore, s.passkeyFinish)
+	r.POST("/login/factor/passkey/register/begin", noStore, s.enrolPasskeyBegin)
+	r.POST("/login/factor/passkey/register/finish", noStore, s.enrolPasskeyFinish)
 	r.GET(securityPath, s.securityPage)
 	r.POST(securityPath+"/totp", limitBody, s.totpBegin)
 	r.POST(securityPath+"/totp/confirm", limitBody, s.totpConfirm)

@@ -441,3 +441,48 @@ func TestPasskeySecondFactor(t *testing.T) {
 		t.Errorf("passkey events %v", got)
 	}
 }
+
+// TestRequiredGroupEnrolsPasskey: the enrolment at sign-in may be a
+// passkey instead of an authenticator app.
+func TestRequiredGroupEnrolsPasskey(t *testing.T) {
+	ev := &events{}
+	e := newMFAEnv(t, ev, "admins")
+	b, _ := e.browser()
+	formLogin(t, b, "alice")
+	r := do(t, b, req{url: hub + "/login/factor"})
+	expectStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), `id="passkey-enrol"`) {
+		t.Fatalf("enrolment page offers no passkey: %s", r.body)
+	}
+	tok := find(t, regexp.MustCompile(`data-token="([^"]+)"`), r)
+	hdr := map[string]string{"X-SSO-Form-Token": tok}
+	expectStatus(t, do(t, b, req{method: "POST", url: hub + "/login/factor/passkey/register/begin"}), http.StatusForbidden)
+	r = do(t, b, req{method: "POST", url: hub + "/login/factor/passkey/register/begin", headers: hdr})
+	expectStatus(t, r, http.StatusOK)
+	var creation protocol.CredentialCreation
+	r.json(t, &creation)
+	if id, ok := creation.Response.User.ID.(string); ok {
+		raw, err := base64.RawURLEncoding.DecodeString(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creation.Response.User.ID = protocol.URLEncodedBase64(raw)
+	}
+	body, err := softauthn.New(hub).Register(&creation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = do(t, b, req{method: "POST", url: hub + "/login/factor/passkey/register/finish", body: string(body), headers: hdr})
+	expectStatus(t, r, http.StatusOK)
+	if !hasSetCookie(r, cookieName) {
+		t.Fatalf("no session after enrolling a passkey: %q", r.Header.Values("Set-Cookie"))
+	}
+	r = auth(t, b, "?factor=2")
+	expectStatus(t, r, http.StatusOK)
+	if got := r.Header.Get("X-Auth-AMR"); got != "pwd,hwk" {
+		t.Fatalf("X-Auth-AMR = %q, want pwd,hwk", got)
+	}
+	if got := ev.kinds("passkey"); !slices.Equal(got, []login.EventKind{login.EventSecondSucceeded, login.EventEnrolled}) {
+		t.Errorf("passkey events %v", got)
+	}
+}
