@@ -20,7 +20,7 @@ import (
 )
 
 //go:embed static/webauthn.js
-var staticFS embed.FS
+var webauthnFS embed.FS
 
 var (
 	errSecondFactor = &apiError{http.StatusUnauthorized, "second_factor_required", "this account signs in with a second factor: sign in at the login hub"}
@@ -53,7 +53,11 @@ type factorData struct {
 // scriptCSP is the pages' CSP plus the hub's own script and fetches to
 // itself: the WebAuthn calls need both; nothing inline is allowed.
 func (s *Server) scriptCSP() string {
-	return s.formCSP + "; script-src 'self'; connect-src 'self'"
+	csp := s.formCSP
+	if !strings.Contains(csp, "script-src") {
+		csp += "; script-src 'self'"
+	}
+	return csp + "; connect-src 'self'"
 }
 
 func (s *Server) renderFactor(c *gin.Context, status int, name string, d factorData, script bool) {
@@ -65,7 +69,7 @@ func (s *Server) renderFactor(c *gin.Context, status int, name string, d factorD
 }
 
 func (s *Server) webauthnJS(c *gin.Context) {
-	b, err := staticFS.ReadFile("static/webauthn.js")
+	b, err := webauthnFS.ReadFile("static/webauthn.js")
 	if err != nil {
 		s.fail(c, err)
 		return
