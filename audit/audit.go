@@ -26,6 +26,11 @@ const (
 	KeyCreated     = "key_created"
 	KeyRevoked     = "key_revoked"
 	UsersReloaded  = "users_reloaded" // the users file was read again (outcome ok or refused)
+
+	SecondFactorOK       = "second_factor_succeeded" // a TOTP code, recovery code or passkey was accepted
+	SecondFactorFailed   = "second_factor_failed"    // one was refused (outcome invalid_code or replay)
+	SecondFactorEnrolled = "second_factor_enrolled"  // one was added (kind totp, recovery or passkey)
+	SecondFactorRemoved  = "second_factor_removed"
 )
 
 // Outcomes: the value of the "outcome" field.
@@ -35,6 +40,8 @@ const (
 	Blocked            = "blocked" // refused unchecked: a ban is in force
 	Busy               = "busy"    // refused unchecked: no password-check slot
 	Refused            = "refused" // users_reloaded: the file was refused, the previous users stay
+	InvalidCode        = "invalid_code"
+	Replay             = "replay" // a TOTP code already used in its window
 )
 
 // Event is one audit record. Empty fields are left out of the record.

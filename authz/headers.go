@@ -24,6 +24,7 @@ const (
 	hAuthUser        = "X-Auth-User"
 	hAuthEmail       = "X-Auth-Email"
 	hAuthGroups      = "X-Auth-Groups"
+	hAuthAMR         = "X-Auth-Amr"
 	hAuthToken       = "X-Auth-Token"
 	hAuthError       = "X-Auth-Error"
 	hContentLength   = "Content-Length"

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func TestDevModeDefaults(t *testing.T) {
 		LogLevel:          "info",
 		LogFormat:         "text",
 		LDAP:              ldapusers.Config{Implementation: "custom", Timeout: 5 * time.Second, GroupSearchMode: "filter", PoolSize: 5},
+		MFA:               MFA{Issuer: "sso"},
 		DevMode:           true,
 		OIDC: OIDCEnv{ID: "oidc", Scopes: []string{"openid", "email", "profile"}, UserClaim: "preferred_username",
 			EmailClaim: "email", GroupsClaim: "groups", RequireVerifiedEmail: true},
@@ -646,9 +648,9 @@ func TestSettingsTable(t *testing.T) {
 			t.Errorf("%s default %q does not parse: %s", s.env, s.def, msg)
 		}
 	}
-	// Every field but DevMode, Notes, sources, the OIDC ones and LDAP is a
-	// setting, and so is every field of OIDC and of LDAP.
-	if n := reflect.TypeOf(c).NumField() - 7 + reflect.TypeOf(c.OIDC).NumField() + reflect.TypeOf(c.LDAP).NumField(); len(seen) != n {
+	// Every field but DevMode, Notes, sources, the OIDC ones, LDAP and MFA
+	// is a setting, and so is every field of OIDC, of LDAP and of MFA.
+	if n := reflect.TypeOf(c).NumField() - 8 + reflect.TypeOf(c.OIDC).NumField() + reflect.TypeOf(c.LDAP).NumField() + reflect.TypeOf(c.MFA).NumField(); len(seen) != n {
 		t.Errorf("settings() has %d entries, Config has %d setting fields", len(seen), n)
 	}
 }
@@ -686,5 +688,35 @@ func TestTrustedPrefixes(t *testing.T) {
 	got := c.TrustedPrefixes()
 	if len(got) != 2 || got[0].String() != "10.0.0.0/8" || got[1].String() != "::1/128" {
 		t.Errorf("TrustedPrefixes() = %v, want [10.0.0.0/8 ::1/128]", got)
+	}
+}
+
+func TestMFASettings(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		wantErr string // "" = valid
+	}{
+		{map[string]string{"SSO_MFA_REQUIRED_GROUPS": "admins,ops"}, ""},
+		{map[string]string{"SSO_MFA_REQUIRED_GROUPS": "admins,bad group"}, "SSO_MFA_REQUIRED_GROUPS"},
+		{map[string]string{"SSO_MFA_ISSUER": "Example Corp"}, ""},
+		{map[string]string{"SSO_MFA_ISSUER": "a:b"}, "SSO_MFA_ISSUER"},
+		{map[string]string{"SSO_MFA_ISSUER": strings.Repeat("x", 65)}, "SSO_MFA_ISSUER"},
+		{map[string]string{"SSO_MFA_OIDC_AMR": "true"}, "SSO_MFA_OIDC_AMR"},
+		{map[string]string{"SSO_MFA_OIDC_AMR": "maybe"}, "SSO_MFA_OIDC_AMR"},
+	} {
+		cfg, err := Load(nil, func(k string) string { return tc.env[k] })
+		if err == nil {
+			err = cfg.Validate()
+		}
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: error %v, want one naming %s", tc.env, err, tc.wantErr)
+		}
+	}
+	cfg, err := Load(nil, func(k string) string { return map[string]string{"SSO_MFA_REQUIRED_GROUPS": "admins, ops"}[k] })
+	if err != nil || !slices.Equal(cfg.MFA.RequiredGroups, []string{"admins", "ops"}) {
+		t.Errorf("SSO_MFA_REQUIRED_GROUPS: %q, %v", cfg.MFA.RequiredGroups, err)
 	}
 }

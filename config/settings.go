@@ -36,6 +36,7 @@ type Config struct {
 	AuthCache           time.Duration    // SSO_AUTH_CACHE: how long a verified session or key may answer from memory; 0: off
 	UsersFile           string           // SSO_USERS_FILE
 	LDAP                ldapusers.Config // SSO_LDAP_*: LDAP users backend instead of UsersFile (ldap.go); ldapusers.New(c.LDAP)
+	MFA                 MFA              // SSO_MFA_*: the second factor (mfa.go)
 	LoginURL            string           // SSO_LOGIN_URL, without trailing slash
 	DefaultRedirect     string           // SSO_DEFAULT_REDIRECT; "" means the login hub page
 	CORSOrigins         []string         // SSO_CORS_ORIGINS; nil means the caller derives them
@@ -215,7 +216,7 @@ func settings() []setting {
 		{env: "SSO_LOG_FORMAT", kind: kindString, def: "text",
 			help:  "log format: text or json",
 			field: func(c *Config) any { return &c.LogFormat }},
-	}, append(oidcSettings(), ldapSettings()...)...)
+	}, append(append(oidcSettings(), ldapSettings()...), mfaSettings()...)...)
 }
 
 // flagName turns SSO_COOKIE_DOMAINS into cookie-domains.

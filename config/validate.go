@@ -114,6 +114,7 @@ func (c Config) problems() []error {
 	}
 
 	c.validateLDAP(bad)
+	c.validateMFA(bad)
 
 	if msg := checkLoginURL(c.LoginURL, c.CookieSecure); msg != "" {
 		bad("SSO_LOGIN_URL", c.LoginURL, msg)

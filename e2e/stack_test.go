@@ -30,14 +30,15 @@ import (
 )
 
 const (
-	domain   = "example.test"
-	evilHost = "evil.test"          // another site
-	sibling  = "other.example.test" // same site, not in SSO_CORS_ORIGINS
-	blogHost = "blog.example.test"  // hostile sibling: tosses cookies for the parent domain
-	optHost  = "optin.example.test" // a second hub: sso with the default SSO_LOGIN_ORIGINS (none)
-	username = "alice"
-	email    = "alice@example.test"
-	attacker = "bob" // the hostile sibling's own account
+	domain     = "example.test"
+	evilHost   = "evil.test"           // another site
+	sibling    = "other.example.test"  // same site, not in SSO_CORS_ORIGINS
+	blogHost   = "blog.example.test"   // hostile sibling: tosses cookies for the parent domain
+	optHost    = "optin.example.test"  // a second hub: sso with the default SSO_LOGIN_ORIGINS (none)
+	secureHost = "secure.example.test" // an upstream behind /auth?factor=2
+	username   = "alice"
+	email      = "alice@example.test"
+	attacker   = "bob" // the hostile sibling's own account
 )
 
 // TestMain lets testproc.Build share cmd/sso and cmd/demoapi between tests.
@@ -159,6 +160,18 @@ server {
         default_type text/plain;
         add_header Set-Cookie "$arg_name=$arg_value; Domain=` + domain + `; Path=$arg_path; Secure; HttpOnly; SameSite=Lax" always;
         return 200 "set\n";
+    }
+}
+server {
+    # An upstream that asks for a second factor, per location, the way
+    # ?group= is asked (passkey_test.go).
+    listen ${LISTEN_ADDR}:${HTTPS_PORT} ssl;
+    server_name ` + secureHost + `;
+    include snippets/sso-protect.conf;
+    location / {
+        set $sso_auth_query "?factor=2";
+        proxy_pass http://sso_demo_api;
+        proxy_http_version 1.1;
     }
 }
 server {
@@ -339,6 +352,7 @@ type recorder struct {
 type apiRequest struct {
 	Method, Path, Origin, User string
 	Groups                     string // X-Auth-Groups as the upstream received it
+	Host, AMR                  string // the Host nginx sent; X-Auth-AMR
 	Cookie                     bool   // a Cookie header reached the upstream
 	SessionCookie              bool   // sso's own session cookie reached it
 }
@@ -367,6 +381,7 @@ func startRecorder(t *testing.T, upstream string) *recorder {
 			rec.reqs = append(rec.reqs, apiRequest{
 				Method: r.Method, Path: r.URL.RequestURI(), Origin: r.Header.Get("Origin"),
 				User: r.Header.Get("X-Auth-User"), Groups: r.Header.Get("X-Auth-Groups"), Cookie: r.Header.Get("Cookie") != "",
+				Host: r.Host, AMR: r.Header.Get("X-Auth-AMR"),
 				SessionCookie: slices.ContainsFunc(r.Cookies(), func(c *http.Cookie) bool { return c.Name == cookieName }),
 			})
 			rec.mu.Unlock()

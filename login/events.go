@@ -45,6 +45,9 @@ type Event struct {
 	RetryAfter time.Duration
 	// Lock describes a ban just set (EventLocked).
 	Lock *Lock
+	// Detail qualifies second-factor events: "totp", "recovery",
+	// "passkey", "replay" (a TOTP code already used).
+	Detail string
 }
 
 // Lock is a ban set on one regulation bucket.

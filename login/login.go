@@ -177,6 +177,9 @@ type Options struct {
 	// ErrBusy. Zero: 3s.
 	Wait time.Duration
 
+	// Second is the second step (second.go); zero: none.
+	Second Second
+
 	// Observer is told of every attempt's outcome; nil: nobody.
 	Observer Observer
 	Log      *slog.Logger

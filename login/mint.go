@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/example/sso/session"
 	"github.com/example/sso/ticket"
@@ -18,6 +19,12 @@ import (
 // are deleted first. Errors: *HostError for a host under no cookie domain
 // (400), anything else is a store outage (503; no session exists).
 func (p *Pipeline) Mint(ctx context.Context, id Identity, factors []session.Factor, req Request) (Minted, error) {
+	return p.mint(ctx, id, factors, req, time.Time{}, time.Time{})
+}
+
+// mint is Mint; a non-zero created and expires keep those of a session
+// being replaced (StepUp), so a step-up never extends a session's life.
+func (p *Pipeline) mint(ctx context.Context, id Identity, factors []session.Factor, req Request, created, expires time.Time) (Minted, error) {
 	if id.User == "" || len(factors) == 0 {
 		return Minted{}, errors.New("login: mint: an identity and at least one factor are required")
 	}
@@ -39,15 +46,27 @@ func (p *Pipeline) Mint(ctx context.Context, id Identity, factors []session.Fact
 		return Minted{}, err
 	}
 	now := p.opt.Now()
+	if created.IsZero() {
+		created = now
+	}
+	maxAge := p.opt.SessionMax
+	if expires.IsZero() {
+		expires = now.Add(p.opt.SessionMax)
+	} else {
+		maxAge = expires.Sub(now)
+	}
+	if maxAge <= 0 {
+		return Minted{}, errors.New("login: mint: the session being replaced has expired")
+	}
 	s := &session.Session{
 		ID:        ticket.Hash(raw),
 		User:      id.User,
 		Email:     id.Email,
 		Groups:    slices.Clone(id.Groups),
 		Domain:    parent,
-		CreatedAt: now,
+		CreatedAt: created,
 		LastSeen:  now,
-		ExpiresAt: now.Add(p.opt.SessionMax),
+		ExpiresAt: expires,
 		Idle:      p.opt.SessionIdle,
 		IP:        req.ClientIP,
 		UserAgent: session.UserAgentSummary(req.UserAgent),
@@ -56,7 +75,7 @@ func (p *Pipeline) Mint(ctx context.Context, id Identity, factors []session.Fact
 		Factors:   slices.Clone(factors),
 	}
 	value := p.opt.Codec.Encode(raw)
-	cookie, err := p.opt.Cookies.SessionCookie(req.Host, value, p.opt.SessionMax)
+	cookie, err := p.opt.Cookies.SessionCookie(req.Host, value, maxAge)
 	if err != nil {
 		return Minted{}, fmt.Errorf("login: build session cookie: %w", err)
 	}

@@ -40,6 +40,7 @@ type ceremony struct {
 	Secret  string                `json:"secret,omitempty"` // TOTP enrolment
 	Account string                `json:"account,omitempty"`
 	WA      *webauthn.SessionData `json:"wa,omitempty"`
+	Data    []byte                `json:"data,omitempty"` // a pending login (PutPending)
 }
 
 // ceremonyKey is the store key of a ceremony id: its hex SHA-256, so a
@@ -50,6 +51,10 @@ func ceremonyKey(id string) string {
 }
 
 func (m *Manager) putCeremony(ctx context.Context, c *ceremony) (string, error) {
+	return m.putCeremonyTTL(ctx, c, m.ceremonyTTL)
+}
+
+func (m *Manager) putCeremonyTTL(ctx context.Context, c *ceremony, ttl time.Duration) (string, error) {
 	id, err := ticket.NewID()
 	if err != nil {
 		return "", fmt.Errorf("mfa: ceremony id: %w", err)
@@ -63,7 +68,7 @@ func (m *Manager) putCeremony(ctx context.Context, c *ceremony) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if err := m.store.PutCeremony(ctx, key, sealed, m.ceremonyTTL); err != nil {
+	if err := m.store.PutCeremony(ctx, key, sealed, ttl); err != nil {
 		return "", fmt.Errorf("mfa: store ceremony: %w", err)
 	}
 	return id, nil

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/example/sso/cookiedomain"
+	"github.com/example/sso/internal/shortdur"
 )
 
 // Site is one protected host under the parent domain.
@@ -27,12 +29,20 @@ type Site struct {
 	// Groups, when set, admit only members of at least one of them: nginx
 	// asks /auth?group=…, and sso answers 403 to everyone else.
 	Groups []string
+	// Factor 2 admits only sessions that passed a second factor (nginx
+	// asks /auth?factor=2; sso sends the others to its step-up page);
+	// 0 or 1: a first factor is enough.
+	Factor int
+	// MaxAge, with Factor 2, admits only a second factor at most this old
+	// (/auth?factor=2&max_age=…): 1s to 24h.
+	MaxAge time.Duration
 }
 
 // ParseSite reads the command-line form of a site:
-// "name=upstream[?group=g1&group=g2]", e.g. "api=http://127.0.0.1:9000",
+// "name=upstream[?group=g1&group=g2][&factor=2[&max_age=10m]]", e.g. "api=http://127.0.0.1:9000",
 // "admin=http://10.0.0.5:8080?group=admins" or "app=/srv/app". The query
-// belongs to nginx's /auth call, not to the upstream; only group is known.
+// belongs to nginx's /auth call, not to the upstream; group, factor and
+// max_age are known.
 func ParseSite(s string) (Site, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	if !ok || name == "" || rest == "" {
@@ -46,10 +56,20 @@ func ParseSite(s string) (Site, error) {
 			return Site{}, fmt.Errorf("nginx: site %q: query: %w", s, err)
 		}
 		for k, v := range q {
-			if k != "group" {
-				return Site{}, fmt.Errorf("nginx: site %q: unknown parameter %q: only group=… is known", s, k)
+			switch {
+			case k == "group":
+				site.Groups = append(site.Groups, v...)
+			case k == "factor" && len(v) == 1 && (v[0] == "1" || v[0] == "2"):
+				site.Factor = int(v[0][0] - '0')
+			case k == "max_age" && len(v) == 1:
+				d, err := time.ParseDuration(v[0])
+				if err != nil {
+					return Site{}, fmt.Errorf("nginx: site %q: max_age %q: want a duration such as 10m", s, v[0])
+				}
+				site.MaxAge = d
+			default:
+				return Site{}, fmt.Errorf("nginx: site %q: parameter %q: only group=…, factor=1|2 and max_age=<duration> (once each) are known", s, k)
 			}
-			site.Groups = append(site.Groups, v...)
 		}
 	}
 	return site, nil
@@ -81,7 +101,7 @@ type siteView struct {
 	Upstream  string // upstream block name; "" for a directory
 	Server    string // host:port of the upstream
 	Root      string // directory, for static sites
-	AuthQuery string // "?group=…" or ""
+	AuthQuery string // "?factor=2&group=…&max_age=…" or ""
 }
 
 type sitesView struct {
@@ -243,10 +263,27 @@ func (s Site) view(domain string) (siteView, error) {
 			return sv, fmt.Errorf("nginx: site %q: group %q: want a non-empty name without blanks or commas", s.Name, g)
 		}
 	}
+	switch {
+	case s.Factor < 0 || s.Factor > 2:
+		return sv, fmt.Errorf("nginx: site %q: factor %d: want 1 or 2", s.Name, s.Factor)
+	case s.MaxAge != 0 && s.Factor != 2:
+		return sv, fmt.Errorf("nginx: site %q: max_age needs factor 2", s.Name)
+	case s.MaxAge != 0 && (s.MaxAge < time.Second || s.MaxAge > 24*time.Hour):
+		return sv, fmt.Errorf("nginx: site %q: max_age %v: want 1s to 24h", s.Name, s.MaxAge)
+	}
+	q := url.Values{}
 	if len(s.Groups) > 0 {
 		groups := slices.Clone(s.Groups)
 		slices.Sort(groups)
-		q := url.Values{"group": slices.Compact(groups)}
+		q["group"] = slices.Compact(groups)
+	}
+	if s.Factor == 2 {
+		q.Set("factor", "2")
+		if s.MaxAge != 0 {
+			q.Set("max_age", shortdur.String(s.MaxAge))
+		}
+	}
+	if len(q) > 0 {
 		// QueryEscape leaves no quote, '$', '\' or blank: safe inside "…".
 		sv.AuthQuery = "?" + q.Encode()
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/sso/nginx"
 )
@@ -18,13 +19,15 @@ func TestParseSite(t *testing.T) {
 		{"ops=http://ops:80?group=a&group=b", nginx.Site{Name: "ops", Upstream: "http://ops:80", Groups: []string{"a", "b"}}},
 		{"app=/srv/app", nginx.Site{Name: "app", Upstream: "/srv/app"}},
 		{"app=/srv/app?group=dev", nginx.Site{Name: "app", Upstream: "/srv/app", Groups: []string{"dev"}}},
+		{"pay=http://pay:80?factor=2", nginx.Site{Name: "pay", Upstream: "http://pay:80", Factor: 2}},
+		{"pay=http://pay:80?group=fin&factor=2&max_age=10m", nginx.Site{Name: "pay", Upstream: "http://pay:80", Groups: []string{"fin"}, Factor: 2, MaxAge: 10 * time.Minute}},
 	} {
 		got, err := nginx.ParseSite(tc.in)
-		if err != nil || got.Name != tc.want.Name || got.Upstream != tc.want.Upstream || !slices.Equal(got.Groups, tc.want.Groups) {
+		if err != nil || got.Name != tc.want.Name || got.Upstream != tc.want.Upstream || !slices.Equal(got.Groups, tc.want.Groups) || got.Factor != tc.want.Factor || got.MaxAge != tc.want.MaxAge {
 			t.Errorf("ParseSite(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, in := range []string{"", "api", "=http://x:1", "api=", "api=http://x:1?role=admins", "api=http://x:1?group=%zz"} {
+	for _, in := range []string{"", "api", "=http://x:1", "api=", "api=http://x:1?role=admins", "api=http://x:1?group=%zz", "api=http://x:1?factor=3", "api=http://x:1?factor=2&factor=2", "api=http://x:1?factor=2&max_age=soon"} {
 		if got, err := nginx.ParseSite(in); err == nil {
 			t.Errorf("ParseSite(%q) = %+v, want an error", in, got)
 		}
@@ -123,6 +126,9 @@ func TestRenderSitesRefuses(t *testing.T) {
 		{"dir unclean", func(c *nginx.SitesConfig) { c.Sites[2].Upstream = "/srv/../etc" }, "directory"},
 		{"empty group", func(c *nginx.SitesConfig) { c.Sites[0].Groups = []string{""} }, "group"},
 		{"comma group", func(c *nginx.SitesConfig) { c.Sites[0].Groups = []string{"a,b"} }, "group"},
+		{"factor 3", func(c *nginx.SitesConfig) { c.Sites[0].Factor = 3 }, "factor"},
+		{"max_age without factor", func(c *nginx.SitesConfig) { c.Sites[0].MaxAge = time.Minute }, "max_age"},
+		{"max_age too long", func(c *nginx.SitesConfig) { c.Sites[0].Factor, c.Sites[0].MaxAge = 2, 48*time.Hour }, "max_age"},
 	} {
 		c := sitesConfig()
 		c.Sites = slices.Clone(c.Sites)
@@ -171,5 +177,18 @@ func TestRenderSitesUpstreamNames(t *testing.T) {
 	}
 	if n := strings.Count(conf, "\nupstream "); n != 5 { // sso and the four proxied sites
 		t.Errorf("%d upstream blocks, want 5", n)
+	}
+}
+
+// A site that needs a second factor asks /auth for it, with its groups.
+func TestRenderSitesFactor(t *testing.T) {
+	c := sitesConfig()
+	c.Sites = []nginx.Site{{Name: "pay", Upstream: "http://127.0.0.1:1", Groups: []string{"fin"}, Factor: 2, MaxAge: 10 * time.Minute}}
+	out, err := nginx.RenderSites(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `set $sso_auth_query "?factor=2&group=fin&max_age=10m";`; !strings.Contains(out["sso-sites.conf"], want) {
+		t.Errorf("sso-sites.conf lacks %s", want)
 	}
 }

@@ -94,6 +94,15 @@ func (s *Server) createSession(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// A script cannot pass a second factor here: such an account signs in
+	// at the hub. Nothing is held and no session made.
+	if need, err := s.pipe.NeedSecond(c.Request.Context(), res.Identity, res.Factors); err != nil {
+		s.fail(c, err)
+		return
+	} else if need.Second {
+		s.fail(c, errSecondFactor)
+		return
+	}
 	m, err := s.mint(c, req, res)
 	if err != nil {
 		s.fail(c, err)

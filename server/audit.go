@@ -55,6 +55,18 @@ func loginAudit(e login.Event) (audit.Event, bool) {
 			a.Attrs = append(a.Attrs, slog.String("bucket", l.Bucket), slog.Int("failures", l.Failures),
 				slog.String("window", shortdur.String(l.Window)), slog.String("ban", shortdur.String(l.Ban)))
 		}
+	case login.EventSecondSucceeded, login.EventSecondFailed, login.EventEnrolled, login.EventRemoved:
+		a.Name, a.Outcome = string(e.Kind), audit.OK
+		kind := e.Detail
+		if e.Kind == login.EventSecondFailed {
+			a.Outcome = audit.InvalidCode
+			if e.Detail == "replay" {
+				a.Outcome, kind = audit.Replay, ""
+			}
+		}
+		if kind != "" {
+			a.Attrs = append(a.Attrs, slog.String("kind", kind))
+		}
 	default:
 		return audit.Event{}, false
 	}

@@ -22,7 +22,7 @@ func jsonLog(buf *testproc.Buffer) envOption {
 
 // events parses every line of buf as JSON (each must be) and returns the
 // records that carry an event field, in order.
-func events(t *testing.T, buf *testproc.Buffer) []map[string]any {
+func auditEvents(t *testing.T, buf *testproc.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(buf.String()))
@@ -90,7 +90,7 @@ func TestAuditLoginFailureLogout(t *testing.T) {
 	expectStatus(t, r, http.StatusUnauthorized)
 	location(t, postForm(t, a, "/logout", url.Values{"csrf_token": {csrf}}, map[string]string{"User-Agent": firefoxUA}), "/login")
 
-	evs := events(t, &buf)
+	evs := auditEvents(t, &buf)
 	if got := strings.Join(names(evs), " "); got != "login login_failed logout" {
 		t.Fatalf("events %q, want login login_failed logout; log:\n%s", got, buf.String())
 	}
@@ -127,7 +127,7 @@ func TestAuditAccountEvents(t *testing.T) {
 		apiTry(t, e.client(), "bob", "wrong", nil)
 	}
 
-	evs := events(t, &buf)
+	evs := auditEvents(t, &buf)
 	// The attempt that sets a ban logs the lockout before its own failure.
 	want := "login login login key_created key_revoked session_revoked session_revoked " +
 		strings.Repeat("login_failed ", testRegulation.MaxRetries-1) + "lockout login_failed login_failed"

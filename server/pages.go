@@ -58,8 +58,13 @@ type providerButton struct {
 }
 
 func (s *Server) render(c *gin.Context, status int, name string, d pageData) {
+	s.renderWith(c, status, name, d, s.formCSP)
+}
+
+// renderWith renders page name with d under the Content-Security-Policy csp.
+func (s *Server) renderWith(c *gin.Context, status int, name string, d any, csp string) {
 	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", s.formCSP)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "DENY")
 	// same-origin, not no-referrer: with no-referrer browsers send
 	// "Origin: null" on form posts, which the origin check must refuse.
@@ -225,6 +230,17 @@ func (s *Server) loginSubmit(c *gin.Context) {
 		// A person gets the form back, not JSON; the cause is logged.
 		s.opt.Log.Error("login failed", "client", c.ClientIP(), "via", "form", "err", err)
 		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Signing in is not possible right now. Please try again later.")
+		return
+	}
+	if held, err := s.secondStep(c, res, rd); err != nil {
+		s.opt.Log.Error("login failed", "client", c.ClientIP(), "via", "form", "err", err)
+		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Signing in is not possible right now. Please try again later.")
+		return
+	} else if held {
+		// No session before the second factor: the pending cookie names
+		// the login, the page asks for the factor.
+		s.dropFormNonce(c)
+		c.Redirect(http.StatusSeeOther, "/login/factor")
 		return
 	}
 	if _, err := s.mint(c, req, res); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/example/sso/cors/gincors"
 	"github.com/example/sso/federation"
 	"github.com/example/sso/login"
+	"github.com/example/sso/mfa"
 	"github.com/example/sso/redirect"
 	"github.com/example/sso/session"
 	"github.com/example/sso/ticket"
@@ -116,6 +117,16 @@ type Options struct {
 	// LoginObserver is told of every login event besides the server's own
 	// metrics and log lines (audit logging attaches here); nil: none.
 	LoginObserver login.Observer
+	// MFA enables the second factor (TOTP, recovery codes, passkeys): the
+	// second step of logins, /login/factor for step-up, and the account
+	// security page; nil: logins have one factor and those routes are 404.
+	MFA *mfa.Manager
+	// MFARequiredGroups: members of any of them must have a second factor
+	// (SSO_MFA_REQUIRED_GROUPS) and enrol one at their next login.
+	MFARequiredGroups []string
+	// MFATrustOIDCAMR (SSO_MFA_OIDC_AMR): login.Pipeline.FederatedFactors
+	// counts an upstream's amr proof of MFA as a second factor.
+	MFATrustOIDCAMR bool
 
 	Log      *slog.Logger
 	Registry *prometheus.Registry
@@ -154,6 +165,8 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("server: SessionIdle and SessionMax must be positive")
 	case len(opt.FormKey) < 32:
 		return nil, errors.New("server: FormKey must be at least 32 bytes")
+	case opt.MFA == nil && len(opt.MFARequiredGroups) > 0:
+		return nil, errors.New("server: MFARequiredGroups needs MFA")
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -207,6 +220,7 @@ func New(opt Options) (*Server, error) {
 		Memory:      opt.LoginMemory,
 		Slots:       opt.LoginSlots,
 		Wait:        opt.LoginWait,
+		Second:      login.Second{MFA: opt.MFA, RequiredGroups: opt.MFARequiredGroups, TrustFederatedAMR: opt.MFATrustOIDCAMR},
 		Observer:    login.Observers(login.ObserverFunc(s.observeLogin), login.ObserverFunc(s.auditLogin), opt.LoginObserver),
 		Log:         opt.Log,
 		Now:         opt.Now,
@@ -294,6 +308,9 @@ func (s *Server) routes() *gin.Engine {
 	acc.POST("/sessions/revoke-others", s.accountRevokeOthers)
 	acc.POST("/keys", s.accountCreateKey)
 	acc.POST("/keys/revoke", s.accountRevokeKey)
+	if s.opt.MFA != nil {
+		s.secondFactorRoutes(r)
+	}
 
 	// CORS for the API is engine-wide middleware, not group middleware:
 	// group middleware runs only on matched routes, and there are no OPTIONS

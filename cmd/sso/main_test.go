@@ -89,6 +89,9 @@ func refusals(t *testing.T) []refusal {
 		{"login origin star", map[string]string{"SSO_LOGIN_ORIGINS": "*"}, "SSO_LOGIN_ORIGINS"},
 		{"auth cache not a duration", map[string]string{"SSO_AUTH_CACHE": "2"}, "SSO_AUTH_CACHE"},
 		{"auth cache too long", map[string]string{"SSO_AUTH_CACHE": "1h"}, "SSO_AUTH_CACHE"},
+		{"mfa group with a blank", map[string]string{"SSO_MFA_REQUIRED_GROUPS": "admins,two words"}, "SSO_MFA_REQUIRED_GROUPS"},
+		{"mfa issuer with a colon", map[string]string{"SSO_MFA_ISSUER": "a:b"}, "SSO_MFA_ISSUER"},
+		{"oidc amr without oidc", map[string]string{"SSO_MFA_OIDC_AMR": "true"}, "SSO_MFA_OIDC_AMR"},
 	}
 }
 

@@ -19,7 +19,7 @@ func nginxCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sso nginx", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var sites []nginx.Site
-	fs.Func("site", "a protected host: name=upstream[?group=g1&group=g2]; upstream is http://host:port or an absolute directory (repeatable)", func(s string) error {
+	fs.Func("site", "a protected host: name=upstream[?group=g1&group=g2][&factor=2[&max_age=10m]]; upstream is http://host:port or an absolute directory (repeatable)", func(s string) error {
 		site, err := nginx.ParseSite(s)
 		if err == nil {
 			sites = append(sites, site)

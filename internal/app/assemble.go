@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,6 +34,7 @@ import (
 	"github.com/example/sso/cors"
 	"github.com/example/sso/federation"
 	"github.com/example/sso/login"
+	"github.com/example/sso/mfa"
 	"github.com/example/sso/server"
 	"github.com/example/sso/ticket"
 	"github.com/example/sso/token"
@@ -91,6 +93,9 @@ type builder struct {
 	password login.Password         // LDAP; zero: users (or no password sign-in)
 	fed      *federation.Federation // OpenID providers; nil: none
 	banner   string                 // dev mode's demo password
+	// newClient makes a Redis client of the store's kind; nil: in memory.
+	newClient func() redis.UniversalClient
+	mfa       *mfa.Manager // second factors; nil until secondFactor ran
 }
 
 // Assemble builds the service from cfg. loadErr is config.Load's error:
@@ -165,6 +170,7 @@ func (b *builder) run(ctx context.Context) {
 	b.openStore(ctx)
 	b.openUsers(ctx)
 	b.oidc(ctx)
+	b.secondFactor()
 	b.regulation()
 	if len(b.checks.Failed()) == 0 {
 		b.server()
@@ -355,10 +361,13 @@ func (b *builder) server() {
 			BanTime:    cfg.LoginBanTime,
 		},
 		// The store that shares sessions between instances shares bans too.
-		Limiter:  b.store,
-		Log:      b.app.Log,
-		Registry: b.registry,
-		Version:  b.opt.Version,
+		Limiter:           b.store,
+		MFA:               b.mfa,
+		MFARequiredGroups: cfg.MFA.RequiredGroups,
+		MFATrustOIDCAMR:   cfg.MFA.OIDCAMR,
+		Log:               b.app.Log,
+		Registry:          b.registry,
+		Version:           b.opt.Version,
 	})
 	if err != nil {
 		b.fail(RuleServer, "server", "", oneLine(err), "")

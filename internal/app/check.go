@@ -27,6 +27,7 @@ const (
 	RuleOIDC          = "oidc.provider"   // SSO_OIDC_*, oidc_providers: each provider's discovery document
 	RuleStore         = "store.connect"   // Redis answers, or the embedded store
 	RuleAuthCache     = "store.auth-cache"
+	RuleMFA           = "mfa.store"        // second factors: their store and sealing keys (SSO_MFA_*)
 	RuleRegulation    = "login.regulation" // warning: SSO_LOGIN_MAX_RETRIES=0
 	RuleServer        = "server"           // the HTTP server itself
 )

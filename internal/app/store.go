@@ -146,6 +146,7 @@ func (b *builder) openStore(ctx context.Context) {
 		return
 	}
 	b.store = st
+	b.newClient = newClient
 	b.ok(RuleStore, label, setting, "Redis answers (%s)", setting)
 	b.authCache(newClient)
 }

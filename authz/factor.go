@@ -1,0 +1,97 @@
+package authz
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/example/sso/session"
+)
+
+// secondFactorAMR are the amr values of second factors: mfa.AMROTP,
+// mfa.AMRHardwareKey and mfa.AMRSoftwareKey (authz does not import mfa
+// and its WebAuthn library for three strings; a test keeps them equal).
+var secondFactorAMR = map[string]bool{"otp": true, "hwk": true, "swk": true}
+
+// FactorPolicy is what an upstream asks of a session with /auth's query:
+// factor=2 for a second factor, max_age for one at most that old.
+type FactorPolicy struct {
+	Second bool
+	MaxAge time.Duration // 0: any age
+}
+
+// MaxFactorAge bounds max_age: a day; longer is a configuration mistake.
+const MaxFactorAge = 24 * time.Hour
+
+// ParseFactorPolicy reads factor (1 or 2) and max_age (a Go duration such
+// as 10m, or whole seconds) from /auth's query, as nginx passes them per
+// location. max_age without factor=2 is refused: it would mean nothing.
+func ParseFactorPolicy(q url.Values) (FactorPolicy, error) {
+	var p FactorPolicy
+	switch f := q["factor"]; {
+	case len(f) == 0:
+	case len(f) > 1:
+		return p, errors.New("factor given more than once")
+	case f[0] == "1":
+	case f[0] == "2":
+		p.Second = true
+	default:
+		return p, errors.New("factor must be 1 or 2")
+	}
+	ma := q["max_age"]
+	if len(ma) == 0 {
+		return p, nil
+	}
+	if len(ma) > 1 {
+		return p, errors.New("max_age given more than once")
+	}
+	if !p.Second {
+		return p, errors.New("max_age needs factor=2")
+	}
+	d, err := time.ParseDuration(ma[0])
+	if err != nil {
+		secs, serr := strconv.ParseUint(ma[0], 10, 32)
+		if serr != nil {
+			return p, errors.New("max_age must be a duration such as 10m, or seconds")
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < time.Second || d > MaxFactorAge {
+		return p, errors.New("max_age must be from 1s to 24h")
+	}
+	p.MaxAge = d
+	return p, nil
+}
+
+// Satisfied reports whether a session with factors meets p at now.
+func (p FactorPolicy) Satisfied(factors []session.Factor, now time.Time) bool {
+	if !p.Second {
+		return true
+	}
+	for _, f := range factors {
+		if !secondFactorAMR[f.Method] {
+			continue
+		}
+		if p.MaxAge == 0 || !f.At.Before(now.Add(-p.MaxAge)) {
+			return true
+		}
+	}
+	return false
+}
+
+// amrHeader is X-Auth-AMR: the session's amr values, comma-separated.
+func amrHeader(id Identity) string {
+	if id.Session == nil {
+		return ""
+	}
+	return strings.Join(id.Session.AMR(), ",")
+}
+
+func sessionFactors(id Identity) []session.Factor {
+	if id.Session == nil {
+		return nil
+	}
+	return id.Session.Factors
+}

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/example/sso/login"
+	"github.com/example/sso/mfa"
+	"github.com/example/sso/session"
+)
+
+const securityPath = "/account/security"
+
+// securityURL is the account security page, keeping rd when the rd rule
+// would follow it.
+func (s *Server) securityURL(rd string) string {
+	if _, ok := s.checkedRD(rd); ok {
+		return securityPath + "?rd=" + url.QueryEscape(rd)
+	}
+	return securityPath
+}
+
+// securitySession is the session of an account security request. Without
+// one the browser is sent to sign in. A user who has a second factor may
+// look at the page with a password-only session, but changes need a
+// session that passed it (a stolen password alone must not remove or add
+// factors): for them (change true) such a session is refused. stepUp
+// tells the page to offer that step. ok false: answered.
+func (s *Server) securitySession(c *gin.Context, rd string, change bool) (sess *session.Session, stepUp, ok bool) {
+	sess, amb, ok := s.pageSessions(c)
+	if !ok {
+		return nil, false, false
+	}
+	if amb != nil {
+		s.showAmbiguous(c, http.StatusUnauthorized, amb, "", "")
+		return nil, false, false
+	}
+	if sess == nil {
+		if change {
+			s.fail(c, errNoSession)
+		} else {
+			c.Redirect(http.StatusSeeOther, "/login?rd="+url.QueryEscape(s.securityURL(rd)))
+		}
+		return nil, false, false
+	}
+	if login.HasSecond(sess.Factors, time.Time{}) {
+		return sess, false, true
+	}
+	totp, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), sess.User, "")
+	if err != nil {
+		s.fail(c, err)
+		return nil, false, false
+	}
+	if (totp || keys > 0) && change {
+		s.fail(c, errNeedSecond)
+		return nil, false, false
+	}
+	return sess, totp || keys > 0, true
+}
+
+// securityCSRF checks a change on the account security page: the hub's own
+// origin and the session's CSRF token (form field or X-CSRF-Token).
+func (s *Server) securityCSRF(c *gin.Context, sess *session.Session) bool {
+	tok := c.GetHeader("X-CSRF-Token")
+	if tok == "" {
+		tok = c.PostForm("csrf_token")
+	}
+	if s.ownOrigin(c) && equalSecret(tok, sess.CSRFToken) {
+		return true
+	}
+	s.opt.Log.Info("csrf token refused", "user", sess.User, "path", c.FullPath())
+	s.fail(c, errCSRF)
+	return false
+}
+
+func (s *Server) securityPage(c *gin.Context) {
+	rd := c.Query("rd")
+	sess, stepUp, ok := s.securitySession(c, rd, false)
+	if !ok {
+		return
+	}
+	s.showSecurity(c, http.StatusOK, sess, rd, nil, "", c.Query("done"), stepUp)
+}
+
+var securityNotices = map[string]string{
+	"passkey": "Passkey added.", "passkey-removed": "Passkey removed.", "totp-removed": "Authenticator app removed.",
+}
+
+// showSecurity renders the account security page; e, when set, is a TOTP
+// enrolment under way.
+func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session, rd string, e *mfa.Enrolment, msg, notice string, stepUp bool) {
+	ctx := c.Request.Context()
+	totp, err := s.opt.MFA.HasTOTP(ctx, sess.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	left, err := s.opt.MFA.RecoveryCodesLeft(ctx, sess.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	creds, err := s.opt.MFA.Credentials(ctx, sess.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d := factorData{Title: "Account security", Error: msg, Notice: securityNotices[notice], User: sess.User,
+		CSRFToken: sess.CSRFToken, TOTP: totp, RecoveryLeft: left, Credentials: creds,
+		Required: s.pipe.Required(login.Identity{Groups: sess.Groups}), StepUpURL: stepUpURL(stepUp, s.securityURL(rd))}
+	if _, ok := s.checkedRD(rd); ok {
+		d.RD = s.redirectTarget(rd)
+	}
+	if e != nil {
+		d.Enrolling, d.QR, d.Secret = true, qrURL(e.PNG), e.Secret
+	}
+	s.renderFactor(c, status, "security.html", d, true)
+}
+
+// totpBegin is POST /account/security/totp: a new TOTP secret to scan.
+func (s *Server) totpBegin(c *gin.Context) {
+	rd := c.PostForm("rd")
+	sess, _, ok := s.securitySession(c, rd, true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	e, err := s.opt.MFA.BeginTOTP(c.Request.Context(), sess.User, sess.Email)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, s.opt.MFA.CeremonyCookie(e.ID, s.opt.Cookies.Secure()))
+	s.showSecurity(c, http.StatusOK, sess, rd, e, "", "", false)
+}
+
+// totpConfirm is POST /account/security/totp/confirm: the first code. It
+// proves the new factor, so the session steps up with it (a new session
+// id); recovery codes are made when the user has none left.
+func (s *Server) totpConfirm(c *gin.Context) {
+	rd := c.PostForm("rd")
+	sess, _, ok := s.securitySession(c, rd, true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	f, ok := s.confirmTOTP(c, sess.User, "account", func(msg string, status int) {
+		s.showSecurity(c, status, sess, rd, nil, msg, "", false)
+	})
+	if !ok {
+		return
+	}
+	m, err := s.pipe.StepUp(c.Request.Context(), sess, f, s.loginRequest(c, "account"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, m.Cookie)
+	left, err := s.opt.MFA.RecoveryCodesLeft(c.Request.Context(), sess.User)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if left == 0 {
+		s.showNewCodes(c, sess.User, s.securityURL(rd))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, s.securityURL(rd))
+}
+
+// totpRemove is POST /account/security/totp/remove.
+func (s *Server) totpRemove(c *gin.Context) {
+	sess, _, ok := s.securitySession(c, "", true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	err := s.opt.MFA.RemoveTOTP(c.Request.Context(), sess.User)
+	if err != nil && !errors.Is(err, mfa.ErrNotEnrolled) {
+		s.fail(c, err)
+		return
+	}
+	if err == nil {
+		s.auditSecond(c.Request.Context(), login.EventRemoved, mfa.AMROTP, sess.User, c.ClientIP(), login.SecondTOTP)
+	}
+	c.Redirect(http.StatusSeeOther, securityPath+"?done=totp-removed")
+}
+
+// recoveryNew is POST /account/security/recovery: new codes, shown once;
+// the old ones stop working.
+func (s *Server) recoveryNew(c *gin.Context) {
+	sess, _, ok := s.securitySession(c, "", true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	s.showNewCodes(c, sess.User, securityPath)
+}
+
+// registerBegin is POST /account/security/passkeys/begin (JSON).
+func (s *Server) registerBegin(c *gin.Context) {
+	sess, _, ok := s.securitySession(c, "", true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	pk, err := s.passkeys(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	opts, id, err := pk.BeginRegistration(c.Request.Context(), mfa.User{Name: sess.User, DisplayName: sess.Email})
+	if err != nil {
+		s.fail(c, passkeyError(err))
+		return
+	}
+	http.SetCookie(c.Writer, s.opt.MFA.CeremonyCookie(id, s.opt.Cookies.Secure()))
+	c.JSON(http.StatusOK, opts)
+}
+
+// registerFinish is POST /account/security/passkeys/finish?name= (JSON:
+// the browser's PublicKeyCredential).
+func (s *Server) registerFinish(c *gin.Context) {
+	sess, _, ok := s.securitySession(c, "", true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	pk, err := s.passkeys(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	secure := s.opt.Cookies.Secure()
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, mfa.MaxResponseBytes)
+	info, err := pk.FinishRegistration(c.Request.Context(), mfa.CeremonyID(c.Request, secure), mfa.User{Name: sess.User, DisplayName: sess.Email}, c.Query("name"), body)
+	if err != nil {
+		if !errors.Is(err, mfa.ErrInvalidName) {
+			http.SetCookie(c.Writer, mfa.ClearCeremonyCookie(secure))
+		}
+		s.fail(c, passkeyError(err))
+		return
+	}
+	http.SetCookie(c.Writer, mfa.ClearCeremonyCookie(secure))
+	amr := mfa.AMRHardwareKey
+	if info.Synced {
+		amr = mfa.AMRSoftwareKey
+	}
+	s.auditSecond(c.Request.Context(), login.EventEnrolled, amr, sess.User, c.ClientIP(), login.SecondPasskey)
+	c.JSON(http.StatusOK, gin.H{"id": info.ID, "name": info.Name, "redirect": securityPath + "?done=passkey"})
+}
+
+// registerRemove is POST /account/security/passkeys/remove (form: id).
+func (s *Server) registerRemove(c *gin.Context) {
+	sess, _, ok := s.securitySession(c, "", true)
+	if !ok || !s.securityCSRF(c, sess) {
+		return
+	}
+	err := s.opt.MFA.RemoveCredential(c.Request.Context(), sess.User, c.PostForm("id"))
+	if errors.Is(err, mfa.ErrNotFound) {
+		s.fail(c, &apiError{http.StatusNotFound, "not_found", "no such passkey"})
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.auditSecond(c.Request.Context(), login.EventRemoved, "", sess.User, c.ClientIP(), login.SecondPasskey)
+	c.Redirect(http.StatusSeeOther, securityPath+"?done=passkey-removed")
+}
+
+func (s *Server) auditSecond(ctx context.Context, kind login.EventKind, amr, user, client string, what login.SecondKind) {
+	s.pipe.Observe(ctx, login.Event{Kind: kind, Method: amr, User: user, ClientIP: client, Via: "account", Detail: string(what)})
+}
+
+// stepUpURL is the second-factor page that returns to back, when the
+// session must step up before changes.
+func stepUpURL(need bool, back string) string {
+	if !need {
+		return ""
+	}
+	return "/login/factor?rd=" + url.QueryEscape(back)
+}
