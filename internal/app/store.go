@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/example/sso/audit"
 	"github.com/example/sso/config"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session"
@@ -274,7 +275,7 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 		ctx, cancel := context.WithTimeout(context.Background(), endSessionsTimeout)
 		defer cancel()
 		for _, name := range c.Revoked {
-			n, err := endFileSessions(ctx, sessions, name)
+			n, err := endFileSessions(ctx, sessions, name, log)
 			if err != nil {
 				log.Warn("could not end the sessions of a user removed from or disabled in the users file; they are refused while the user is absent", "user", name, "err", err)
 				continue
@@ -286,7 +287,8 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 
 // endFileSessions deletes the users-file sessions (Source "") of name and
 // returns how many it deleted.
-func endFileSessions(ctx context.Context, sessions session.Store, name string) (int, error) {
+// Each is a session_revoked audit event (via users_file).
+func endFileSessions(ctx context.Context, sessions session.Store, name string, log *slog.Logger) (int, error) {
 	list, err := sessions.List(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("list sessions: %w", err)
@@ -299,6 +301,8 @@ func endFileSessions(ctx context.Context, sessions session.Store, name string) (
 		if err := sessions.Delete(ctx, s.ID); err != nil {
 			return n, fmt.Errorf("delete session: %w", err)
 		}
+		audit.Log(ctx, log, audit.Event{Name: audit.SessionRevoked, User: name, Session: audit.SessionRef(s.ID),
+			UserAgent: s.UserAgent, Outcome: audit.OK, Via: "users_file"})
 		n++
 	}
 	return n, nil
