@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/example/sso/internal/softauthn"
+	"github.com/example/sso/internal/testproc"
 	"github.com/example/sso/login"
 	"github.com/example/sso/mfa"
 	mfamem "github.com/example/sso/mfa/memstore"
@@ -117,7 +119,8 @@ func hasSetCookie(r *response, name string) bool {
 // recovery code that works once, and the audit events.
 func TestTOTPEndToEnd(t *testing.T) {
 	ev := &events{}
-	e := newMFAEnv(t, ev)
+	logs := &testproc.Buffer{}
+	e := newEnv(t, withMFA(t, ev), jsonLog(logs))
 
 	// A user without a second factor signs in with one factor, as before.
 	b, _ := e.browser()
@@ -269,6 +272,23 @@ func TestTOTPEndToEnd(t *testing.T) {
 	if got := ev.kinds("totp"); got[len(got)-1] != login.EventRemoved {
 		t.Errorf("last totp event %v, want removed", got)
 	}
+
+	// The same, as JSON audit events: one of each kind, a replay named
+	// as such, and no secret, code or recovery code in the log.
+	seen := map[string]bool{}
+	for _, a := range auditEvents(t, logs) {
+		name, _ := a["event"].(string)
+		seen[name+"/"+fmt.Sprint(a["outcome"])] = true
+		if strings.HasPrefix(name, "second_factor_") && a["user"] != "alice" {
+			t.Errorf("%s event without the user: %v", name, a)
+		}
+	}
+	for _, want := range []string{"second_factor_enrolled/ok", "second_factor_succeeded/ok", "second_factor_failed/replay", "second_factor_removed/ok"} {
+		if !seen[want] {
+			t.Errorf("no %s audit event; saw %v", want, seen)
+		}
+	}
+	noSecrets(t, logs, map[string]string{"TOTP secret": secret, "first code": enrolCode, "recovery code": rc})
 }
 
 // TestSecondFactorRegulated: wrong codes count like wrong passwords.
