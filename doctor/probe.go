@@ -29,6 +29,7 @@ const (
 	ProbeProtected = "probe: protected"       // without a session the URL answers 401, not the resource
 	ProbeSession   = "probe: session"         // with the session the URL lets the request through
 	ProbeSkipped   = "probe: session skipped" // no credentials: what needs a session is not probed
+	ProbeLogout    = "probe: logout"          // the session the probe logged in for is ended again
 )
 
 // DefaultCookieName is sso's default SSO_COOKIE_NAME.
@@ -155,6 +156,10 @@ type prober struct {
 	in     ProbeInput
 	rep    ProbeReport
 	s      *scenario
+	// csrf is the CSRF token of the session the probe logged in for
+	// itself ("" when it used a given cookie or has none): that session
+	// is ended once the requests are done.
+	csrf string
 }
 
 // Probe sends the requests a browser would to a running deployment: the
@@ -179,7 +184,34 @@ func Probe(ctx context.Context, in ProbeInput) ProbeReport {
 	cookie := p.session()
 	p.preflight()
 	p.request(cookie)
+	p.logout(cookie)
 	return p.done()
+}
+
+// logout ends the session the probe logged in for (DELETE /api/session
+// with its CSRF token), so repeated probes (a monitoring job) neither leave
+// live sessions in the store nor push the user's own sessions out past
+// SSO_SESSION_MAX_PER_USER. A session given in SSO_PROBE_COOKIE is the
+// caller's and is kept. A failed logout fails the check: the probe then
+// left a live session behind.
+func (p *prober) logout(cookie string) {
+	if cookie == "" || p.csrf == "" {
+		return
+	}
+	a := p.send("DELETE", p.s.loginOrigin.String()+"/api/session", http.Header{
+		"Cookie":       {p.in.CookieName + "=" + cookie},
+		"X-CSRF-Token": {p.csrf},
+		"Accept":       {"application/json"},
+	}, nil)
+	if a == nil {
+		return
+	}
+	ok := a.status == http.StatusNoContent || a.status == http.StatusOK
+	why := fmt.Sprintf("DELETE /api/session answered %d: the probe's session is ended", a.status)
+	if !ok {
+		why = fmt.Sprintf("DELETE /api/session answered %d: %s; the probe's session stays until it expires", a.status, firstLine(a.body))
+	}
+	p.check(a, ProbeLogout, ok, why, "check that the hub's JSON API reaches sso; end the session with DELETE /api/sessions/{id} as "+p.in.User)
 }
 
 func probeClient(in ProbeInput) *http.Client {
@@ -359,6 +391,12 @@ func (p *prober) session() string {
 		p.check(a, ProbeLogin, false, fmt.Sprintf("the login answered 201 without a %s cookie", p.in.CookieName),
 			"set SSO_COOKIE_NAME to the name sso uses, or check nothing between browser and sso strips Set-Cookie")
 		return ""
+	}
+	var login struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if json.Unmarshal(a.body, &login) == nil {
+		p.csrf = login.CSRF
 	}
 	p.check(a, ProbeLogin, true, fmt.Sprintf("logged in as %s: the hub set %s", p.in.User, p.in.CookieName), "")
 	for _, v := range judgeCookie(p.s, sc) {

@@ -1,7 +1,10 @@
 package doctor
 
 import (
+	"context"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -188,4 +191,84 @@ func FuzzProbeJudge(f *testing.F) {
 		}
 		_ = shown(h)
 	})
+}
+
+// fakeDeployment answers as sso behind nginx would, for one user, and
+// records the logouts it receives.
+type fakeDeployment struct {
+	logouts []string // "cookie csrf" of each DELETE /api/session
+}
+
+func (d *fakeDeployment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/login":
+		w.WriteHeader(http.StatusOK)
+	case r.URL.Path == "/api/session" && r.Method == http.MethodPost:
+		http.SetCookie(w, &http.Cookie{Name: DefaultCookieName, Value: "sess-1", Domain: "example.com", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"user":{"name":"alice"},"csrf_token":"csrf-1"}`))
+	case r.URL.Path == "/api/session" && r.Method == http.MethodDelete:
+		c, _ := r.Cookie(DefaultCookieName)
+		v := ""
+		if c != nil {
+			v = c.Value
+		}
+		d.logouts = append(d.logouts, v+" "+r.Header.Get("X-CSRF-Token"))
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Vary", "Origin")
+		if c, _ := r.Cookie(DefaultCookieName); c == nil {
+			w.Header().Set("X-Auth-Error", "unauthorized")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// A probe that logged in for itself ends that session afterwards (repeated
+// probes must not pile up sessions and push the user's own out past
+// SSO_SESSION_MAX_PER_USER); a session the caller gave is left alone.
+func TestProbeLogsOut(t *testing.T) {
+	d := &fakeDeployment{}
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport = &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}}
+	in := ProbeInput{Client: client, LoginURL: "http://login.example.com", From: "http://app.example.com/", To: "http://api.example.com/me"}
+
+	in.User, in.Password = "alice", "pw"
+	r := Probe(t.Context(), in)
+	if want := []string{"sess-1 csrf-1"}; !slices.Equal(d.logouts, want) {
+		t.Errorf("logouts after a probe that logged in = %q, want %q", d.logouts, want)
+	}
+	var found bool
+	for _, c := range r.Checks {
+		if c.Rule == ProbeLogout {
+			found = true
+			if !c.OK || c.Status != http.StatusNoContent {
+				t.Errorf("logout check = %+v, want ok with 204", c)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no %s check in %+v", ProbeLogout, r.Checks)
+	}
+
+	d.logouts = nil
+	in.User, in.Password, in.Cookie = "", "", "given"
+	r = Probe(t.Context(), in)
+	if len(d.logouts) != 0 {
+		t.Errorf("the probe logged out the caller's own session: %q", d.logouts)
+	}
+	for _, c := range r.Checks {
+		if c.Rule == ProbeLogout {
+			t.Errorf("a %s check without a login of the probe's own: %+v", ProbeLogout, c)
+		}
+	}
 }

@@ -25,8 +25,14 @@ import (
 	"github.com/example/sso/demo"
 )
 
+// stopSignals end the demo the way Ctrl-C does: every process stopped, the
+// directory removed. SIGHUP is the terminal closing (or the SSH session
+// ending): without it the demo died with its children and left its
+// directory (dev CA key, logs) behind.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {

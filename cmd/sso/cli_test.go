@@ -303,3 +303,25 @@ func TestBinaryExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C at hash-password's prompt ends it: main turns SIGINT into the end
+// of ctx, so a read that ignored ctx left the prompt waiting.
+func TestReadPasswordInterrupted(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	blocked := func(int) ([]byte, error) { <-block; return nil, io.EOF }
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	start := time.Now()
+	// fd -1 is no terminal: there is no state to restore.
+	if b, err := readPassword(ctx, -1, blocked); err == nil || b != nil {
+		t.Errorf("readPassword after Ctrl-C = %q, %v; want an error", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("readPassword returned %v after Ctrl-C", d)
+	}
+	got, err := readPassword(t.Context(), -1, func(int) ([]byte, error) { return []byte("pw"), nil })
+	if err != nil || string(got) != "pw" {
+		t.Errorf("readPassword = %q, %v; want pw", got, err)
+	}
+}

@@ -169,7 +169,7 @@ func runVersion(_ context.Context, std stdio, args []string) error {
 // hashPassword prints an argon2id hash for the users file. The password comes
 // from a prompt (twice, not echoed) on a terminal, or from the first line of
 // standard input otherwise, so that scripts can pipe it in.
-func hashPassword(_ context.Context, std stdio, args []string) error {
+func hashPassword(ctx context.Context, std stdio, args []string) error {
 	c, _ := lookup("hash-password")
 	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
 	if err := parseFlags(fs, c, std, args); err != nil {
@@ -182,14 +182,15 @@ func hashPassword(_ context.Context, std stdio, args []string) error {
 	stdin, stderr := std.stdin, std.stderr
 	var pw string
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
 		fmt.Fprint(stderr, "Password: ")
-		a, err := term.ReadPassword(int(f.Fd()))
+		a, err := readPassword(ctx, fd, term.ReadPassword)
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return fmt.Errorf("hash-password: read password: %w", err)
 		}
 		fmt.Fprint(stderr, "Again: ")
-		b, err := term.ReadPassword(int(f.Fd()))
+		b, err := readPassword(ctx, fd, term.ReadPassword)
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return fmt.Errorf("hash-password: read password: %w", err)
@@ -214,6 +215,32 @@ func hashPassword(_ context.Context, std stdio, args []string) error {
 	}
 	fmt.Fprintln(std.stdout, h)
 	return nil
+}
+
+// readPassword reads a password from the terminal fd with read (which turns
+// echo off) until ctx ends. main turns Ctrl-C into ctx's end for every
+// command, so without this the prompt ignored Ctrl-C; on it the terminal's
+// echo is restored and the read abandoned (the process is about to exit).
+func readPassword(ctx context.Context, fd int, read func(int) ([]byte, error)) ([]byte, error) {
+	state, _ := term.GetState(fd)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := read(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		if state != nil {
+			_ = term.Restore(fd, state)
+		}
+		return nil, errors.New("interrupted")
+	}
 }
 
 // version is stamped at build time: make build passes

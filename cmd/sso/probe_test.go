@@ -104,6 +104,8 @@ func TestDoctorProbe(t *testing.T) {
 			"→ GET " + s.url("api", "/me") + " (with the session cookie): 200\n     Access-Control-Allow-Credentials: true\n     Access-Control-Allow-Origin: " + s.url("app", "") + "\n",
 			"Access-Control-Allow-Credentials: true\n",
 			"Vary: Origin",
+			"→ DELETE " + s.url("login", "/api/session") + ": 204\n",
+			"ok   probe: logout: DELETE /api/session answered 204: the probe's session is ended",
 		} {
 			if !strings.Contains(p, want) {
 				t.Errorf("probe output lacks %q:\n%s", want, p)

@@ -88,6 +88,8 @@ func TestAssembleRefusals(t *testing.T) {
 		{"short key", map[string]string{"SSO_SECRET_KEYS": base64.StdEncoding.EncodeToString([]byte("short"))}, "SSO_SECRET_KEYS", RuleSecretKeys, 1},
 		{"idle out of range before the store", map[string]string{"SSO_SESSION_IDLE": "-1s", "SSO_REDIS_URL": "ftp://x"}, "SSO_SESSION_IDLE", RuleSetting, 2},
 		{"redis down", map[string]string{"SSO_REDIS_URL": "redis://:s3cret@127.0.0.1:1/0"}, "SSO_REDIS_URL", RuleStore, 1},
+		{"auth cache out of range", map[string]string{"SSO_AUTH_CACHE": "2m"}, "SSO_AUTH_CACHE", RuleAuthCache, 1},
+		{"store setting before the auth cache", map[string]string{"SSO_STORE_TIMEOUT": "1h", "SSO_AUTH_CACHE": "-1s"}, "SSO_STORE_TIMEOUT", RuleStore, 2},
 		{"missing users file", map[string]string{"SSO_USERS_FILE": "/nonexistent/users.yaml"}, "SSO_USERS_FILE", RuleUsers, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

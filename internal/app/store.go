@@ -57,7 +57,16 @@ func storeSetting(s string) bool {
 // embedded in-memory store. Then the verified-session cache goes in front.
 func (b *builder) openStore(ctx context.Context) {
 	const label = "store"
-	if b.refused(RuleStore, label, storeSettings...) {
+	// SSO_AUTH_CACHE out of range is the auth cache's refusal
+	// (store.auth-cache in docs/doctor.md), the others the store's.
+	var own []string
+	for _, s := range storeSettings {
+		if s != "SSO_AUTH_CACHE" {
+			own = append(own, s)
+		}
+	}
+	storeBad := b.refused(RuleStore, label, own...)
+	if b.refused(RuleAuthCache, "auth cache", "SSO_AUTH_CACHE") || storeBad {
 		return
 	}
 	cfg, a := b.cfg, b.app
