@@ -330,4 +330,24 @@ func TestHandleIndexInRedis(t *testing.T) {
 	if n, err := c.Exists(ctx, keys[0]).Result(); err != nil || n != 0 {
 		t.Errorf("index entry after removing the last passwordless credential: exists=%d, %v", n, err)
 	}
+	// RemoveUser takes the entry with the user's records.
+	creation, id, err = p.BeginPasswordlessRegistration(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err = a.Register(creation); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.FinishRegistration(ctx, id, u, "", bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Exists(ctx, keys[0]).Result(); err != nil || n != 1 {
+		t.Fatalf("index entry after a new passwordless registration: exists=%d, %v; want the same key again", n, err)
+	}
+	if err := m.RemoveUser(ctx, u.Name); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := c.Keys(ctx, "sso:mfa:*").Result(); err != nil || len(left) != 0 {
+		t.Errorf("keys after RemoveUser: %q, %v; want none", left, err)
+	}
 }
