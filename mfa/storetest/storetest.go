@@ -596,8 +596,9 @@ func testHandleIndexMaintained(t *testing.T, st mfa.Store) {
 		if got, err := passwordless(p2, a); err != nil || got != name {
 			t.Errorf("sign-in of %q after marking again = %q, %v", name, got, err)
 		}
-		// After a rotation (from here on the rotated ring is in use: it
-		// reseals what it writes) (new key first, the old one kept) the entry is still found.
+		// After a rotation (a new key first, the old one kept) the entry
+		// is still found. From here on the rotated ring is in use: it
+		// reseals what it writes, which the old ring cannot open.
 		rotated, err := mfa.New(mfa.Options{Store: st, Keys: [][]byte{bytes.Repeat([]byte{8}, 32), Keys[0]}})
 		if err != nil {
 			t.Fatal(err)
