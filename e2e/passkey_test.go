@@ -118,3 +118,83 @@ func TestPasskeyStepUp(t *testing.T) {
 		other.fatalf("the factor=2 upstream was reached without a second factor: %v", reqs)
 	}
 }
+
+// TestPasskeyPasswordlessSignIn: with CDP's virtual authenticator
+// (resident keys, user verification), alice registers a passkey for
+// passwordless sign-in on the account security page, signs out, and, sent
+// to the hub by a factor=2 upstream, signs in with the passkey alone (no
+// user name, no password); the session passes factor=2 and the upstream
+// sees X-Auth-AMR user,hwk.
+func TestPasskeyPasswordlessSignIn(t *testing.T) {
+	chromiumPath(t)
+	st := startStack(t)
+	st.chrome = startChromium(t, st)
+	tb := newBrowser(t, st)
+
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatalf("WebAuthn.enable: %v", err)
+	}
+	if _, err := chromedp.Call(ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
+		Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
+		IsUserVerified: true, AutomaticPresenceSimulation: true,
+	}}); err != nil {
+		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
+	}
+
+	login(tb) // password only, the last time
+	secureURL := st.url(secureHost, "/me")
+	loginPage := st.url("login", "/login")
+
+	// Register a passkey for passwordless sign-in.
+	tb.navigate(st.url("login", "/account/security"))
+	tb.do("name and register a passwordless passkey", stepTimeout,
+		chromedp.SetValue(chromedp.ID("passkey-name"), "virtual"),
+		chromedp.Click(chromedp.ID("passkey-register-passwordless")),
+	)
+	tb.waitPage("passkey registered", navTimeout, func(p pageState) bool {
+		return strings.Contains(p.URL, "done=passkey") && p.Ready == "complete"
+	})
+	if got := tb.text("passkeys"); !strings.Contains(got, "virtual") || !strings.Contains(got, "yes") {
+		tb.fatalf("passkeys table after registering: %q (status %q)", got, tb.eval("status", `document.getElementById("webauthn-status").textContent`))
+	}
+
+	// Sign out.
+	tb.navigate(st.url("login", "/logout"))
+	tb.waitPage("the sign-out page", navTimeout, func(p pageState) bool { return p.Ready == "complete" })
+	tb.do("sign out", stepTimeout, chromedp.Click(chromedp.ID("submit")))
+	tb.waitPage("signed out", navTimeout, func(p pageState) bool {
+		return !strings.HasPrefix(p.URL, st.url("login", "/logout")) && p.Ready == "complete"
+	})
+	if cs := tb.sessionCookies(); len(cs) != 0 {
+		tb.fatalf("after the sign-out the browser still holds %s", describe(cs))
+	}
+
+	// The factor=2 upstream sends the browser to the hub, which signs it
+	// in with the passkey alone.
+	mark := st.api.mark()
+	tb.navigate(secureURL)
+	tb.waitPage("at the hub's sign-in", navTimeout, func(p pageState) bool {
+		return strings.HasPrefix(p.URL, loginPage) && p.Ready == "complete"
+	})
+	if reqs := st.api.since(mark); slices.ContainsFunc(reqs, func(r apiRequest) bool { return strings.HasPrefix(r.Host, secureHost) }) {
+		tb.fatalf("the factor=2 upstream was reached signed out: %v", reqs)
+	}
+	tb.do("sign in with the passkey", stepTimeout, chromedp.Click(chromedp.ID("passkey-login")))
+	tb.waitPage("back at the upstream", navTimeout, func(p pageState) bool {
+		return strings.HasPrefix(p.URL, secureURL) && p.Ready == "complete"
+	})
+	if body := tb.eval("upstream answer", `document.body.innerText`); !strings.Contains(body, `"user":"`+username+`"`) {
+		tb.fatalf("the upstream answered %q (sign-in status %q)", body, tb.eval("status", `(document.getElementById("webauthn-status")||{}).textContent||""`))
+	}
+	reqs := st.api.since(mark)
+	i := slices.IndexFunc(reqs, func(r apiRequest) bool { return strings.HasPrefix(r.Host, secureHost) && r.Path == "/me" })
+	if i < 0 {
+		tb.fatalf("the factor=2 upstream never saw GET /me: %v", reqs)
+	}
+	if reqs[i].User != username || reqs[i].AMR != "user,hwk" {
+		tb.errorf("the upstream saw user %q with X-Auth-AMR %q, want %s and user,hwk", reqs[i].User, reqs[i].AMR, username)
+	}
+}

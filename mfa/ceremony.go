@@ -30,6 +30,8 @@ const (
 	purposeTOTP     purpose = "totp-enrol"
 	purposeRegister purpose = "webauthn-register"
 	purposeLogin    purpose = "webauthn-login"
+	// purposeDiscoverable: a passwordless sign-in, for no user yet.
+	purposeDiscoverable purpose = "webauthn-discoverable"
 )
 
 // ceremony is the sealed record of a pending ceremony.
@@ -41,6 +43,8 @@ type ceremony struct {
 	Account string                `json:"account,omitempty"`
 	WA      *webauthn.SessionData `json:"wa,omitempty"`
 	Data    []byte                `json:"data,omitempty"` // a pending login (PutPending)
+	// Passwordless: a registration whose credential is marked passwordless.
+	Passwordless bool `json:"passwordless,omitempty"`
 }
 
 // ceremonyKey is the store key of a ceremony id: its hex SHA-256, so a

@@ -60,3 +60,16 @@ func (s timedStore) TakeCeremony(ctx context.Context, key string) (b []byte, err
 	err = s.call(ctx, func(ctx context.Context) error { b, err = s.Store.TakeCeremony(ctx, key); return err })
 	return b, err
 }
+
+func (s timedStore) PutHandle(ctx context.Context, key string, v []byte) error {
+	return s.call(ctx, func(ctx context.Context) error { return s.Store.PutHandle(ctx, key, v) })
+}
+
+func (s timedStore) GetHandle(ctx context.Context, key string) (b []byte, err error) {
+	err = s.call(ctx, func(ctx context.Context) error { b, err = s.Store.GetHandle(ctx, key); return err })
+	return b, err
+}
+
+func (s timedStore) DeleteHandle(ctx context.Context, key string) error {
+	return s.call(ctx, func(ctx context.Context) error { return s.Store.DeleteHandle(ctx, key) })
+}

@@ -86,6 +86,7 @@ type Options struct {
 type Manager struct {
 	store       Store
 	sealer      *Sealer
+	handleKeys  [][]byte // HMAC keys of the user-handle index, first writes
 	issuer      string
 	ceremonyTTL time.Duration
 	now         func() time.Time
@@ -118,5 +119,9 @@ func New(opt Options) (*Manager, error) {
 	case opt.StoreTimeout > 0:
 		opt.Store = timedStore{Store: opt.Store, d: opt.StoreTimeout}
 	}
-	return &Manager{store: opt.Store, sealer: s, issuer: opt.Issuer, ceremonyTTL: opt.CeremonyTTL, now: opt.Now}, nil
+	hk, err := handleKeys(opt.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{store: opt.Store, sealer: s, handleKeys: hk, issuer: opt.Issuer, ceremonyTTL: opt.CeremonyTTL, now: opt.Now}, nil
 }

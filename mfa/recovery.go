@@ -124,6 +124,17 @@ func (m *Manager) RecoveryCodesLeft(ctx context.Context, user string) (int, erro
 // RemoveUser deletes every second factor of user (account removal, or an
 // administrator's reset).
 func (m *Manager) RemoveUser(ctx context.Context, user string) error {
+	// The handle's index entry first: the record names the handle, and
+	// once the record is gone nothing would.
+	rec, err := m.waRecord(ctx, user, false)
+	switch {
+	case err == nil:
+		if err := m.deleteHandle(ctx, rec.Handle); err != nil {
+			return fmt.Errorf("mfa: remove user: %w", err)
+		}
+	case !errors.Is(err, ErrNotEnrolled):
+		return fmt.Errorf("mfa: remove user: %w", err)
+	}
 	if err := m.store.DeleteUser(ctx, user); err != nil {
 		return fmt.Errorf("mfa: remove user: %w", err)
 	}

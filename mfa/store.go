@@ -18,6 +18,9 @@ const (
 	KindRecovery Kind = "recovery" // SHA-256 hashes of the unused recovery codes
 	KindWebAuthn Kind = "webauthn" // the user handle and the registered credentials
 	KindCeremony Kind = "ceremony" // a pending TOTP enrolment or WebAuthn ceremony
+	// KindHandle seals the user name of a user-handle index entry
+	// (PutHandle): the index of passwordless sign-in, not a per-user record.
+	KindHandle Kind = "handle"
 )
 
 // Kinds lists the per-user kinds, for stores and tests.
@@ -55,6 +58,15 @@ type Store interface {
 	// TakeCeremony returns it and deletes it in one step, so that of two
 	// concurrent takers only one gets it; ErrNotFound otherwise.
 	TakeCeremony(ctx context.Context, key string) ([]byte, error)
+
+	// PutHandle sets the user-handle index entry key (a keyed hash of a
+	// WebAuthn user handle; callers never pass the handle) to value (the
+	// sealed user name), replacing any; it does not expire.
+	PutHandle(ctx context.Context, key string, value []byte) error
+	// GetHandle returns the entry; ErrNotFound when absent.
+	GetHandle(ctx context.Context, key string) ([]byte, error)
+	// DeleteHandle removes the entry; absent is no error.
+	DeleteHandle(ctx context.Context, key string) error
 
 	Ping(ctx context.Context) error
 }

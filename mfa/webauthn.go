@@ -48,6 +48,9 @@ type storedCred struct {
 	Created  time.Time           `json:"created"`
 	LastUsed time.Time           `json:"last_used"`
 	Cred     webauthn.Credential `json:"cred"`
+	// Passwordless: the user chose this credential for sign-in without a
+	// password (discoverable, with user verification).
+	Passwordless bool `json:"passwordless,omitempty"`
 }
 
 // CredentialInfo describes a registered credential, for the account page.
@@ -58,6 +61,12 @@ type CredentialInfo struct {
 	Created  time.Time
 	LastUsed time.Time // zero: never
 	Synced   bool      // backup-eligible: a synced passkey (AMRSoftwareKey)
+	// Passwordless: usable to sign in without a password.
+	Passwordless bool
+	// Verifying: the authenticator verified the user (PIN, biometric) when
+	// the credential was made or last used; only such a credential may be
+	// marked passwordless.
+	Verifying bool
 }
 
 // publicID names a credential in our API: base64url of the first 16 bytes
@@ -69,7 +78,8 @@ func publicID(credID []byte) string {
 
 func (c storedCred) info() CredentialInfo {
 	return CredentialInfo{ID: publicID(c.Cred.ID), Name: c.Name, RPID: c.RPID, Created: c.Created,
-		LastUsed: c.LastUsed, Synced: c.Cred.Flags.BackupEligible}
+		LastUsed: c.LastUsed, Synced: c.Cred.Flags.BackupEligible, Passwordless: c.Passwordless,
+		Verifying: c.Cred.Flags.UserVerified}
 }
 
 func amrOf(c *webauthn.Credential) string {
@@ -214,6 +224,22 @@ func (m *Manager) waRecord(ctx context.Context, user string, create bool) (*waRe
 // options go to navigator.credentials.create() as JSON; the id goes into
 // CeremonyCookie.
 func (p *Passkeys) BeginRegistration(ctx context.Context, u User) (*protocol.CredentialCreation, string, error) {
+	return p.beginRegistration(ctx, u, false)
+}
+
+// BeginPasswordlessRegistration is BeginRegistration for a credential the
+// user will sign in with alone: it must be discoverable (residentKey
+// required) and verify the user (userVerification required); the finished
+// credential is marked passwordless and its user handle indexed.
+func (p *Passkeys) BeginPasswordlessRegistration(ctx context.Context, u User) (*protocol.CredentialCreation, string, error) {
+	return p.beginRegistration(ctx, u, true)
+}
+
+func (p *Passkeys) beginRegistration(ctx context.Context, u User, passwordless bool) (*protocol.CredentialCreation, string, error) {
+	uv, rk := protocol.VerificationPreferred, protocol.ResidentKeyRequirementPreferred
+	if passwordless {
+		uv, rk = protocol.VerificationRequired, protocol.ResidentKeyRequirementRequired
+	}
 	rec, err := p.m.waRecord(ctx, u.Name, true)
 	if err != nil {
 		return nil, "", fmt.Errorf("mfa: begin registration: %w", err)
@@ -224,15 +250,15 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, u User) (*protocol.Cre
 	wu := newWAUser(u, p.rpID, rec)
 	creation, sd, err := p.wa.BeginRegistration(wu,
 		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
-		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{UserVerification: protocol.VerificationPreferred}),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{UserVerification: uv}),
 		// Discoverable where possible: the same credential can later sign
 		// in without a password. (After the selection, which it amends.)
-		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementPreferred),
+		webauthn.WithResidentKeyRequirement(rk),
 	)
 	if err != nil {
 		return nil, "", fmt.Errorf("mfa: begin registration: %w", err)
 	}
-	id, err := p.m.putCeremony(ctx, &ceremony{User: u.Name, Purpose: purposeRegister, RPID: p.rpID, WA: sd})
+	id, err := p.m.putCeremony(ctx, &ceremony{User: u.Name, Purpose: purposeRegister, RPID: p.rpID, WA: sd, Passwordless: passwordless})
 	if err != nil {
 		return nil, "", err
 	}
@@ -269,7 +295,12 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, id string, u User, na
 	if err != nil {
 		return CredentialInfo{}, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
 	}
-	sc := storedCred{RPID: p.rpID, Name: name, Created: p.m.now(), Cred: *cred}
+	// CreateCredential checked the UV flag when the ceremony required it;
+	// checked again here, as the mark depends on it.
+	if c.Passwordless && !cred.Flags.UserVerified {
+		return CredentialInfo{}, fmt.Errorf("%w: the authenticator did not verify the user", ErrInvalidResponse)
+	}
+	sc := storedCred{RPID: p.rpID, Name: name, Created: p.m.now(), Cred: *cred, Passwordless: c.Passwordless}
 	err = p.m.update(ctx, u.Name, KindWebAuthn, func(plain []byte) ([]byte, error) {
 		if plain == nil {
 			return nil, ErrNotEnrolled // removed meanwhile: its handle is gone
@@ -294,6 +325,11 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, id string, u User, na
 	})
 	if err != nil {
 		return CredentialInfo{}, fmt.Errorf("mfa: finish registration: %w", err)
+	}
+	if sc.Passwordless {
+		if err := p.m.syncHandle(ctx, u.Name); err != nil {
+			return CredentialInfo{}, fmt.Errorf("mfa: finish registration: %w", err)
+		}
 	}
 	return sc.info(), nil
 }
@@ -366,8 +402,15 @@ func (p *Passkeys) FinishLogin(ctx context.Context, id string, u User, body io.R
 	if cred.Authenticator.CloneWarning {
 		return Result{}, fmt.Errorf("%w: signature counter did not increase", ErrInvalidResponse)
 	}
+	return p.recordUse(ctx, u.Name, cred, false)
+}
+
+// recordUse stores the new signature count, flags and time of use of
+// user's credential cred, which an assertion just verified; passwordless:
+// the credential must (still) be marked so.
+func (p *Passkeys) recordUse(ctx context.Context, user string, cred *webauthn.Credential, passwordless bool) (Result, error) {
 	now := p.m.now()
-	err = p.m.update(ctx, u.Name, KindWebAuthn, func(plain []byte) ([]byte, error) {
+	err := p.m.update(ctx, user, KindWebAuthn, func(plain []byte) ([]byte, error) {
 		if plain == nil {
 			return nil, ErrNotEnrolled
 		}
@@ -380,6 +423,9 @@ func (p *Passkeys) FinishLogin(ctx context.Context, id string, u User, body io.R
 			return nil, fmt.Errorf("%w: credential removed", ErrInvalidResponse)
 		}
 		s := &r.Creds[i]
+		if passwordless && !s.Passwordless {
+			return nil, fmt.Errorf("%w: credential not marked passwordless", ErrInvalidResponse)
+		}
 		// Re-checked on the current record: another login may have
 		// stored this count since ValidateLogin read it.
 		if n := cred.Authenticator.SignCount; (n != 0 || s.Cred.Authenticator.SignCount != 0) && n <= s.Cred.Authenticator.SignCount {
@@ -443,5 +489,148 @@ func (m *Manager) RemoveCredential(ctx context.Context, user, id string) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("mfa: remove credential: %w", err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := m.syncHandle(ctx, user); err != nil {
+		return fmt.Errorf("mfa: remove credential: %w", err)
+	}
+	return nil
 }
+
+// ErrNotVerifying: a credential whose authenticator has not verified the
+// user (no PIN or biometric seen at its registration or last use) cannot
+// be marked passwordless. Answer 409: register a passwordless passkey.
+var ErrNotVerifying = errors.New("mfa: this passkey has not verified the user (PIN or biometric): it cannot sign in alone")
+
+// SetPasswordless marks user's credential with public id id as usable for
+// sign-in without a password, or unmarks it, and updates the user-handle
+// index. Marking needs a credential that verified the user
+// (ErrNotVerifying); a credential the authenticator did not keep
+// discoverable is simply not offered by the browser at sign-in.
+// ErrNotFound when the user has no such credential.
+func (m *Manager) SetPasswordless(ctx context.Context, user, id string, on bool) error {
+	err := m.update(ctx, user, KindWebAuthn, func(plain []byte) ([]byte, error) {
+		if plain == nil {
+			return nil, ErrNotFound
+		}
+		r, err := decodeWA(plain)
+		if err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(r.Creds, func(c storedCred) bool { return publicID(c.Cred.ID) == id })
+		if i < 0 {
+			return nil, ErrNotFound
+		}
+		if on && !r.Creds[i].Cred.Flags.UserVerified {
+			return nil, ErrNotVerifying
+		}
+		r.Creds[i].Passwordless = on
+		return json.Marshal(r)
+	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotVerifying) {
+		return err
+	}
+	if err == nil {
+		err = m.syncHandle(ctx, user)
+	}
+	if err != nil {
+		return fmt.Errorf("mfa: passwordless: %w", err)
+	}
+	return nil
+}
+
+// BeginDiscoverableLogin starts a passwordless sign-in: an assertion with
+// no allowed credentials (the authenticator offers its discoverable ones
+// for this relying party) and user verification required. The ceremony
+// belongs to nobody until FinishDiscoverableLogin resolves the user.
+func (p *Passkeys) BeginDiscoverableLogin(ctx context.Context) (*protocol.CredentialAssertion, string, error) {
+	assertion, sd, err := p.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return nil, "", fmt.Errorf("mfa: begin passwordless login: %w", err)
+	}
+	id, err := p.m.putCeremony(ctx, &ceremony{Purpose: purposeDiscoverable, RPID: p.rpID, WA: sd})
+	if err != nil {
+		return nil, "", err
+	}
+	return assertion, id, nil
+}
+
+// FinishDiscoverableLogin verifies a passwordless sign-in's assertion for
+// the ceremony id and returns whose it is. The user handle the
+// authenticator returns is resolved through the index, then checked
+// against that user's own record; only credentials of this relying party
+// marked passwordless are accepted, the user must have been verified (UV),
+// and the signature counter rule of FinishLogin holds. Refusals wrap
+// ErrInvalidResponse (an unknown handle too); ErrCeremony for a used or
+// expired ceremony; anything else is an outage.
+func (p *Passkeys) FinishDiscoverableLogin(ctx context.Context, id string, body io.Reader) (string, Result, error) {
+	c, err := p.m.getCeremony(ctx, id, "", purposeDiscoverable, true)
+	if err != nil {
+		return "", Result{}, err
+	}
+	if c.RPID != p.rpID || c.WA == nil {
+		return "", Result{}, ErrCeremony
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBody(io.LimitReader(body, MaxResponseBytes))
+	if err != nil {
+		return "", Result{}, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+	}
+	var (
+		user   string
+		outage error // a store error inside the handler, which the library wraps as a bad request
+	)
+	handler := func(_, handle []byte) (webauthn.User, error) {
+		name, err := p.m.userOfHandle(ctx, handle)
+		if errors.Is(err, ErrNotFound) {
+			return nil, errUnknownHandle
+		}
+		if err != nil {
+			outage = err
+			return nil, err
+		}
+		rec, err := p.m.waRecord(ctx, name, false)
+		if errors.Is(err, ErrNotEnrolled) {
+			return nil, errUnknownHandle
+		}
+		if err != nil {
+			outage = err
+			return nil, err
+		}
+		// The index only says where to look: the record must hold this
+		// very handle (a stale or planted entry names someone else).
+		if !bytes.Equal(rec.Handle, handle) {
+			return nil, errUnknownHandle
+		}
+		w := &waUser{u: User{Name: name}, rpID: p.rpID, rec: rec}
+		for _, sc := range rec.Creds {
+			if sc.RPID == p.rpID && sc.Passwordless {
+				w.creds = append(w.creds, sc.Cred)
+			}
+		}
+		user = name
+		return w, nil
+	}
+	_, cred, err := p.wa.ValidatePasskeyLogin(handler, *c.WA, parsed)
+	if outage != nil {
+		return "", Result{}, fmt.Errorf("mfa: finish passwordless login: %w", outage)
+	}
+	if err != nil {
+		return "", Result{}, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+	}
+	// The library checked UV as the ceremony required it; the mark's
+	// promise depends on it, so it is checked here too.
+	if !cred.Flags.UserVerified {
+		return "", Result{}, fmt.Errorf("%w: the authenticator did not verify the user", ErrInvalidResponse)
+	}
+	if cred.Authenticator.CloneWarning {
+		return "", Result{}, fmt.Errorf("%w: signature counter did not increase", ErrInvalidResponse)
+	}
+	res, err := p.recordUse(ctx, user, cred, true)
+	if err != nil {
+		return "", Result{}, err
+	}
+	return user, res, nil
+}
+
+var errUnknownHandle = errors.New("mfa: no passwordless credential for this user handle")

@@ -48,6 +48,8 @@ type pageData struct {
 	// button per upstream OpenID provider (Start links carrying RD).
 	Password  bool
 	Providers []providerButton
+	// Passkey: the login page offers passwordless sign-in with a passkey.
+	Passkey bool
 }
 
 // providerButton is one provider's button on the login page.
@@ -136,10 +138,16 @@ func (s *Server) showLoginForm(c *gin.Context, status int, rd, msg string) {
 		s.fail(c, err)
 		return
 	}
-	s.render(c, status, "login.html", pageData{
+	d := pageData{
 		Title: "Sign in", Error: msg, RD: rd, FormToken: tok,
 		Password: s.opt.Password.Checker != nil, Providers: s.providerButtons(rd),
-	})
+		Passkey: s.passwordlessOn(),
+	}
+	csp := s.formCSP
+	if d.Passkey {
+		csp = s.scriptCSP() // webauthn.js and its fetches to the hub
+	}
+	s.renderWith(c, status, "login.html", d, csp)
 }
 
 // providerButtons are the login page's buttons, one per OIDC provider, in

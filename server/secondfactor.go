@@ -41,6 +41,7 @@ type factorData struct {
 	// security.html
 	Enrolling, Required bool
 	StepUpURL           string // changes need the second factor first
+	Passwordless        bool   // passkeys may be set up for passwordless sign-in
 	RecoveryLeft        int
 	Credentials         []mfa.CredentialInfo
 	QR                  template.URL

@@ -89,6 +89,7 @@ func (s *Server) securityPage(c *gin.Context) {
 
 var securityNotices = map[string]string{
 	"passkey": "Passkey added.", "passkey-removed": "Passkey removed.", "totp-removed": "Authenticator app removed.",
+	"passwordless-on": "The passkey now signs you in without a password.", "passwordless-off": "The passkey no longer signs you in without a password.",
 }
 
 // showSecurity renders the account security page; e, when set, is a TOTP
@@ -112,7 +113,8 @@ func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session,
 	}
 	d := factorData{Title: "Account security", Error: msg, Notice: securityNotices[notice], User: sess.User,
 		CSRFToken: sess.CSRFToken, TOTP: totp, RecoveryLeft: left, Credentials: creds,
-		Required: s.pipe.Required(login.Identity{Groups: sess.Groups}), StepUpURL: stepUpURL(stepUp, s.securityURL(rd))}
+		Required: s.pipe.Required(login.Identity{Groups: sess.Groups}), StepUpURL: stepUpURL(stepUp, s.securityURL(rd)),
+		Passwordless: s.passwordlessFor(sess.Source)}
 	if _, ok := s.checkedRD(rd); ok {
 		d.RD = s.redirectTarget(rd)
 	}
@@ -209,7 +211,15 @@ func (s *Server) registerBegin(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	opts, id, err := pk.BeginRegistration(c.Request.Context(), mfa.User{Name: sess.User, DisplayName: sess.Email})
+	begin := pk.BeginRegistration
+	if c.Query("passwordless") == "1" {
+		if !s.passwordlessFor(sess.Source) {
+			s.fail(c, errNoPasswordless)
+			return
+		}
+		begin = pk.BeginPasswordlessRegistration
+	}
+	opts, id, err := begin(c.Request.Context(), mfa.User{Name: sess.User, DisplayName: sess.Email})
 	if err != nil {
 		s.fail(c, passkeyError(err))
 		return

@@ -311,6 +311,9 @@ func (s *Server) routes() *gin.Engine {
 	if s.opt.MFA != nil {
 		s.secondFactorRoutes(r)
 	}
+	if s.passwordlessOn() {
+		s.passwordlessRoutes(r)
+	}
 
 	// CORS for the API is engine-wide middleware, not group middleware:
 	// group middleware runs only on matched routes, and there are no OPTIONS

@@ -37,6 +37,7 @@ type Authenticator struct {
 	Origin         string // the origin the "browser" reports in clientDataJSON
 	BackupEligible bool   // BE (and BS) flags: a synced passkey
 	FreezeCounter  bool   // do not increase the signature counter
+	NoUV           bool   // no user verification: the UV flag stays clear
 	Creds          []*Credential
 }
 
@@ -45,6 +46,9 @@ func New(origin string) *Authenticator { return &Authenticator{Origin: origin} }
 
 func (a *Authenticator) flags(extra protocol.AuthenticatorFlags) byte {
 	f := protocol.FlagUserPresent | protocol.FlagUserVerified | extra
+	if a.NoUV {
+		f &^= protocol.FlagUserVerified
+	}
 	if a.BackupEligible {
 		f |= protocol.FlagBackupEligible | protocol.FlagBackupState
 	}

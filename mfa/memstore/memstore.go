@@ -33,6 +33,7 @@ type Store struct {
 	mu         sync.Mutex
 	records    map[recKey][]byte
 	ceremonies map[string]ceremony
+	handles    map[string][]byte
 }
 
 // New returns an empty Store; now nil means time.Now.
@@ -40,7 +41,7 @@ func New(now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{now: now, records: map[recKey][]byte{}, ceremonies: map[string]ceremony{}}
+	return &Store{now: now, records: map[recKey][]byte{}, ceremonies: map[string]ceremony{}, handles: map[string][]byte{}}
 }
 
 // Load implements mfa.Store.
@@ -123,6 +124,36 @@ func (s *Store) TakeCeremony(_ context.Context, key string) ([]byte, error) {
 		return nil, mfa.ErrNotFound
 	}
 	return c.value, nil
+}
+
+// PutHandle implements mfa.Store.
+func (s *Store) PutHandle(_ context.Context, key string, value []byte) error {
+	if len(value) == 0 {
+		return errors.New("memstore: put handle: empty value")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handles[key] = bytes.Clone(value)
+	return nil
+}
+
+// GetHandle implements mfa.Store.
+func (s *Store) GetHandle(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.handles[key]
+	if !ok {
+		return nil, mfa.ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+// DeleteHandle implements mfa.Store.
+func (s *Store) DeleteHandle(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.handles, key)
+	return nil
 }
 
 // Ping implements mfa.Store.

@@ -5,12 +5,14 @@
 //	sso:mfa:{<user>}:recovery  sealed recovery-code hashes, no TTL
 //	sso:mfa:{<user>}:webauthn  sealed WebAuthn record, no TTL
 //	sso:mfa:c:<key>            sealed ceremony, expires (PX) with it
+//	sso:mfa:h:<key>            user-handle index: the sealed user name, no TTL
 //
 // <user> is the unpadded base64url of the user name, inside braces: a
 // Cluster hash tag, so that one user's records share a slot and DeleteUser
 // is one DEL; the encoding keeps a name containing '{' or '}' from
 // choosing another tag. <key> is what the mfa package passes: the hex
-// SHA-256 of a ceremony id. Values are opaque to this package (mfa seals
+// SHA-256 of a ceremony id, or the hex HMAC of a WebAuthn user handle
+// (no user name appears in those keys). Values are opaque to this package (mfa seals
 // them).
 package redisstore
 
@@ -47,6 +49,7 @@ func (s *Store) userTag(user string) string {
 
 func (s *Store) recordKey(user string, k mfa.Kind) string { return s.userTag(user) + string(k) }
 func (s *Store) ceremonyKey(key string) string            { return s.prefix + "mfa:c:" + key }
+func (s *Store) handleKey(key string) string              { return s.prefix + "mfa:h:" + key }
 
 // Load implements mfa.Store.
 func (s *Store) Load(ctx context.Context, user string, k mfa.Kind) ([]byte, error) {
@@ -147,6 +150,37 @@ func (s *Store) TakeCeremony(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("redisstore: take ceremony: %w", err)
 	}
 	return b, nil
+}
+
+// PutHandle implements mfa.Store.
+func (s *Store) PutHandle(ctx context.Context, key string, value []byte) error {
+	if len(value) == 0 {
+		return errors.New("redisstore: put handle: empty value")
+	}
+	if err := s.client.Set(ctx, s.handleKey(key), value, 0).Err(); err != nil {
+		return fmt.Errorf("redisstore: put handle: %w", err)
+	}
+	return nil
+}
+
+// GetHandle implements mfa.Store.
+func (s *Store) GetHandle(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.client.Get(ctx, s.handleKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, mfa.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get handle: %w", err)
+	}
+	return b, nil
+}
+
+// DeleteHandle implements mfa.Store.
+func (s *Store) DeleteHandle(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.handleKey(key)).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete handle: %w", err)
+	}
+	return nil
 }
 
 // Ping implements mfa.Store.

@@ -272,3 +272,82 @@ func TestStalledRedis(t *testing.T) {
 		t.Fatalf("DEBUG SLEEP: %v", err)
 	}
 }
+
+// TestHandleIndexInRedis: a passwordless registration writes one
+// sso:mfa:h:<hex> key, without TTL, in which neither the user name nor the
+// user handle appears in any encoding, key or value; removing the
+// credential deletes it.
+func TestHandleIndexInRedis(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, testredis.Start(t))
+	m, err := mfa.New(mfa.Options{Store: redisstore.New(c, ""), Keys: storetest.Keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = "https://login.example.com"
+	p, err := m.Passkeys(mfa.RP{ID: "example.com", Origins: []string{origin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := mfa.User{Name: "alice.passwordless@example.com"}
+	a := softauthn.New(origin)
+	creation, id, err := p.BeginPasswordlessRegistration(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := a.Register(creation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := p.FinishRegistration(ctx, id, u, "", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, "sso:mfa:h:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 {
+		t.Fatalf("index keys %q, want one", keys)
+	}
+	if ttl, err := c.PTTL(ctx, keys[0]).Result(); err != nil || ttl != -1*time.Nanosecond {
+		t.Errorf("PTTL(%s) = %v, %v; want none", keys[0], ttl, err)
+	}
+	secrets := append(variants(u.Name), variants(string(a.Creds[0].UserID))...)
+	v, err := c.Get(ctx, keys[0]).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if bytes.Contains(v, []byte(s)) || strings.Contains(keys[0], s) {
+			t.Errorf("index entry %s holds %q in clear", keys[0], s)
+		}
+	}
+	if err := m.RemoveCredential(ctx, u.Name, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Exists(ctx, keys[0]).Result(); err != nil || n != 0 {
+		t.Errorf("index entry after removing the last passwordless credential: exists=%d, %v", n, err)
+	}
+	// RemoveUser takes the entry with the user's records.
+	creation, id, err = p.BeginPasswordlessRegistration(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, err = a.Register(creation); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.FinishRegistration(ctx, id, u, "", bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Exists(ctx, keys[0]).Result(); err != nil || n != 1 {
+		t.Fatalf("index entry after a new passwordless registration: exists=%d, %v; want the same key again", n, err)
+	}
+	if err := m.RemoveUser(ctx, u.Name); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := c.Keys(ctx, "sso:mfa:*").Result(); err != nil || len(left) != 0 {
+		t.Errorf("keys after RemoveUser: %q, %v; want none", left, err)
+	}
+}

@@ -50,6 +50,9 @@ func Run(t *testing.T, newStore func(t *testing.T) mfa.Store) {
 		{"RecoveryDistinctConcurrent", testRecoveryDistinctConcurrent},
 		{"PasskeyCounterConcurrent", testPasskeyCounterConcurrent},
 		{"RecordMovedToAnotherUser", testRecordMoved},
+		{"Handle", testHandle},
+		{"HandleIndexMaintained", testHandleIndexMaintained},
+		{"PasswordlessCounterConcurrent", testPasswordlessCounterConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -477,5 +480,182 @@ func testRecordMoved(t *testing.T, st mfa.Store) {
 	now = now.Add(time.Minute)
 	if _, err := m.VerifyTOTP(ctx, "alice", Code(t, e.Secret, now)); !errors.Is(err, mfa.ErrUnsealable) {
 		t.Errorf("VerifyTOTP with mallory's record moved to alice = %v, want ErrUnsealable", err)
+	}
+}
+
+func testHandle(t *testing.T, st mfa.Store) {
+	_, err := st.GetHandle(ctx, "k1")
+	wantNotFound(t, "GetHandle(absent)", err)
+	if err := st.PutHandle(ctx, "k1", []byte{}); err == nil {
+		t.Error("PutHandle of an empty value accepted")
+	}
+	bin := []byte{0, 'a', 0xff, '\n'}
+	for _, v := range [][]byte{[]byte("one"), bin} { // the second replaces the first
+		if err := st.PutHandle(ctx, "k1", v); err != nil {
+			t.Fatalf("PutHandle: %v", err)
+		}
+	}
+	if err := st.PutHandle(ctx, "k2", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetHandle(ctx, "k1")
+	if err != nil || !bytes.Equal(got, bin) {
+		t.Errorf("GetHandle(k1) = %x, %v; want %x", got, err, bin)
+	}
+	got[0] = 'X'
+	if again, _ := st.GetHandle(ctx, "k1"); !bytes.Equal(again, bin) {
+		t.Errorf("the store handed out its own slice: %x", again)
+	}
+	// Handle entries are apart from user records and ceremonies.
+	if err := st.DeleteUser(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetHandle(ctx, "k1"); err != nil {
+		t.Errorf("GetHandle after DeleteUser(same string) = %v", err)
+	}
+	if err := st.DeleteHandle(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.GetHandle(ctx, "k1")
+	wantNotFound(t, "GetHandle after DeleteHandle", err)
+	if err := st.DeleteHandle(ctx, "k1"); err != nil {
+		t.Errorf("DeleteHandle(absent) = %v, want nil", err)
+	}
+	if got, err := st.GetHandle(ctx, "k2"); err != nil || string(got) != "two" {
+		t.Errorf("GetHandle(k2) = %q, %v; want two", got, err)
+	}
+}
+
+// passwordless runs a discoverable sign-in with a.
+func passwordless(p *mfa.Passkeys, a *softauthn.Authenticator) (string, error) {
+	assertion, id, err := p.BeginDiscoverableLogin(ctx)
+	if err != nil {
+		return "", err
+	}
+	body, err := a.Assert(assertion)
+	if err != nil {
+		return "", err
+	}
+	user, _, err := p.FinishDiscoverableLogin(ctx, id, bytes.NewReader(body))
+	return user, err
+}
+
+// testHandleIndexMaintained: a passwordless registration indexes the user
+// handle in the store (a Manager started afterwards finds it), marking
+// and unmarking and removing the last passwordless credential keep the
+// index in step, and a key rotation keeps it readable.
+func testHandleIndexMaintained(t *testing.T, st mfa.Store) {
+	const origin = "https://login.example.com"
+	rp := mfa.RP{ID: "example.com", Origins: []string{origin}}
+	passkeys := func(m *mfa.Manager) *mfa.Passkeys {
+		p, err := m.Passkeys(rp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, name := range users {
+		m := newManager(t, st, time.Now)
+		p := passkeys(m)
+		u := mfa.User{Name: name}
+		a := softauthn.New(origin)
+		creation, id, err := p.BeginPasswordlessRegistration(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := a.Register(creation)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.FinishRegistration(ctx, id, u, "", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("%q: FinishRegistration: %v", name, err)
+		}
+		// A second Manager on the same store: the index is in the store.
+		p2 := passkeys(newManager(t, st, time.Now))
+		if got, err := passwordless(p2, a); err != nil || got != name {
+			t.Errorf("passwordless sign-in of %q = %q, %v", name, got, err)
+		}
+		// Another key ring cannot resolve it.
+		stranger, err := mfa.New(mfa.Options{Store: st, Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := passwordless(passkeys(stranger), a); !errors.Is(err, mfa.ErrInvalidResponse) {
+			t.Errorf("sign-in of %q with another key ring = %v, want ErrInvalidResponse", name, err)
+		}
+		if err := m.SetPasswordless(ctx, name, info.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := passwordless(p2, a); !errors.Is(err, mfa.ErrInvalidResponse) {
+			t.Errorf("sign-in of %q after unmarking = %v, want ErrInvalidResponse", name, err)
+		}
+		if err := m.SetPasswordless(ctx, name, info.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := passwordless(p2, a); err != nil || got != name {
+			t.Errorf("sign-in of %q after marking again = %q, %v", name, got, err)
+		}
+		// After a rotation (a new key first, the old one kept) the entry
+		// is still found. From here on the rotated ring is in use: it
+		// reseals what it writes, which the old ring cannot open.
+		rotated, err := mfa.New(mfa.Options{Store: st, Keys: [][]byte{bytes.Repeat([]byte{8}, 32), Keys[0]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := passwordless(passkeys(rotated), a); err != nil || got != name {
+			t.Errorf("passwordless sign-in of %q after a key rotation = %q, %v", name, got, err)
+		}
+		if err := rotated.RemoveCredential(ctx, name, info.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := passwordless(passkeys(rotated), a); !errors.Is(err, mfa.ErrInvalidResponse) {
+			t.Errorf("sign-in of %q after removal = %v, want ErrInvalidResponse", name, err)
+		}
+	}
+}
+
+// testPasswordlessCounterConcurrent: passwordless assertions with one
+// counter value, finished at once, pass exactly once.
+func testPasswordlessCounterConcurrent(t *testing.T, st mfa.Store) {
+	const origin = "https://login.example.com"
+	m := newManager(t, st, time.Now)
+	p, err := m.Passkeys(mfa.RP{ID: "example.com", Origins: []string{origin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := mfa.User{Name: "alice"}
+	a := softauthn.New(origin)
+	creation, id, err := p.BeginPasswordlessRegistration(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := a.Register(creation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.FinishRegistration(ctx, id, u, "", bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	a.FreezeCounter = true
+	a.Creds[0].Counter = 5
+	ids := make([]string, Parallel)
+	bodies := make([][]byte, Parallel)
+	for i := range Parallel {
+		assertion, cid, err := p.BeginDiscoverableLogin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bodies[i], err = a.Assert(assertion); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = cid
+	}
+	n := concurrently(t, func(i int) error {
+		_, _, err := p.FinishDiscoverableLogin(ctx, ids[i], bytes.NewReader(bodies[i]))
+		return err
+	}, func(err error) bool { return errors.Is(err, mfa.ErrInvalidResponse) })
+	if n != 1 {
+		t.Errorf("%d of %d concurrent passwordless assertions with one counter value passed, want exactly 1", n, Parallel)
 	}
 }
