@@ -27,6 +27,8 @@ type Identity struct {
 	AMR []string
 	// AuthTime is the ID token's auth_time, when the user last
 	// authenticated at the provider; zero when absent or unusable.
+	// Callback sets both; Recheck leaves them empty (a refresh proves no
+	// new authentication).
 	AuthTime time.Time
 }
 
