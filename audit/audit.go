@@ -42,6 +42,13 @@ const (
 	Refused            = "refused" // users_reloaded: the file was refused, the previous users stay
 	InvalidCode        = "invalid_code"
 	Replay             = "replay" // a TOTP code already used in its window
+
+	// login_failed of an OIDC callback (field provider: the provider's id).
+	InvalidState        = "invalid_state"        // not a flow this browser started, expired or used
+	InvalidResponse     = "invalid_response"     // malformed callback, refused code, ID token failing a check
+	Denied              = "denied"               // the provider vouched, but the user may not sign in here (or cancelled)
+	ProviderUnavailable = "provider_unavailable" // the provider could not be reached or answered an error
+	UnknownProvider     = "unknown_provider"     // no provider has that id (no provider field)
 )
 
 // Event is one audit record. Empty fields are left out of the record.

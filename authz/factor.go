@@ -11,9 +11,10 @@ import (
 )
 
 // secondFactorAMR are the amr values of second factors: mfa.AMROTP,
-// mfa.AMRHardwareKey and mfa.AMRSoftwareKey (authz does not import mfa
-// and its WebAuthn library for three strings; a test keeps them equal).
-var secondFactorAMR = map[string]bool{"otp": true, "hwk": true, "swk": true}
+// mfa.AMRHardwareKey, mfa.AMRSoftwareKey and login.AMRFederatedMFA (an
+// upstream's proved MFA) (authz does not import mfa and its WebAuthn
+// library for four strings; a test keeps them equal to login.IsSecond).
+var secondFactorAMR = map[string]bool{"otp": true, "hwk": true, "swk": true, "mfa": true}
 
 // FactorPolicy is what an upstream asks of a session with /auth's query:
 // factor=2 for a second factor, max_age for one at most that old.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/login"
 	"github.com/example/sso/mfa"
 	"github.com/example/sso/session"
 )
@@ -48,6 +49,18 @@ func TestParseFactorPolicy(t *testing.T) {
 	}
 }
 
+// TestSecondFactorAMRAgree: /auth's factor=2 admits exactly the factors
+// the login pipeline records as second ones.
+func TestSecondFactorAMRAgree(t *testing.T) {
+	now := time.Now()
+	for _, amr := range []string{"pwd", "oidc", "otp", "hwk", "swk", "mfa", "sms", "sc", "pin", "fpt", "mca", "", "OTP"} {
+		got := authz.FactorPolicy{Second: true}.Satisfied([]session.Factor{{Method: amr, At: now}}, now)
+		if got != login.IsSecond(amr) {
+			t.Errorf("%q: factor=2 admits %v, login.IsSecond says %v", amr, got, login.IsSecond(amr))
+		}
+	}
+}
+
 func TestFactorPolicySatisfied(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	pwd := session.Factor{Method: "pwd", At: now.Add(-time.Hour)}
@@ -66,6 +79,8 @@ func TestFactorPolicySatisfied(t *testing.T) {
 		{"factor=2, otp", any2, []session.Factor{pwd, f(mfa.AMROTP, time.Hour)}, true},
 		{"factor=2, hwk", any2, []session.Factor{pwd, f(mfa.AMRHardwareKey, time.Hour)}, true},
 		{"factor=2, swk", any2, []session.Factor{pwd, f(mfa.AMRSoftwareKey, time.Hour)}, true},
+		{"factor=2, oidc with the provider's mfa", any2, []session.Factor{f("oidc", time.Hour), f(login.AMRFederatedMFA, time.Hour)}, true},
+		{"max_age, the provider's mfa stale", recent, []session.Factor{f("oidc", 0), f(login.AMRFederatedMFA, time.Hour)}, false},
 		{"max_age, fresh", recent, []session.Factor{pwd, f(mfa.AMROTP, 9*time.Minute)}, true},
 		{"max_age, exactly", recent, []session.Factor{pwd, f(mfa.AMROTP, 10*time.Minute)}, true},
 		{"max_age, stale", recent, []session.Factor{pwd, f(mfa.AMROTP, 11*time.Minute)}, false},

@@ -8,7 +8,7 @@ import (
 // MFA is the second factor's configuration (SSO_MFA_*).
 type MFA struct {
 	RequiredGroups []string // SSO_MFA_REQUIRED_GROUPS: members must have a second factor and enrol one at their next login
-	OIDCAMR        bool     // SSO_MFA_OIDC_AMR: an OIDC login whose amr claim proves MFA counts as a second factor
+	OIDCAMR        bool     // SSO_MFA_OIDC_AMR: an OIDC login whose amr claim proves MFA (login.ProvesMFA) counts as a second factor
 	Issuer         string   // SSO_MFA_ISSUER: the name authenticator apps show above the account
 }
 
@@ -19,7 +19,7 @@ func mfaSettings() []setting {
 			help:   "comma-separated groups whose members must pass a second factor (TOTP or passkey) at every login; a member without one sets up an authenticator app at the next login",
 			field:  func(c *Config) any { return &c.MFA.RequiredGroups }},
 		{env: "SSO_MFA_OIDC_AMR", kind: kindBool, defDoc: "false",
-			help:  "count an OpenID Connect login whose ID token's amr claim names a second factor (mfa, otp, hwk, swk) as having passed one",
+			help:  "count an OpenID Connect login whose ID token's amr claim proves MFA (mfa, or two kinds of factor such as pwd+otp, sc+pin) as having passed the second factor, recorded as amr mfa",
 			field: func(c *Config) any { return &c.MFA.OIDCAMR }},
 		{env: "SSO_MFA_ISSUER", kind: kindString, def: "sso",
 			help:  "name authenticator apps show above the account (TOTP issuer), 1 to 64 printable characters without ':'",

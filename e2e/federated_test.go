@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/example/sso/internal/testldap"
 	"github.com/example/sso/internal/testoidc"
@@ -41,7 +42,7 @@ type federatedStack struct {
 	dir *testldap.Server
 }
 
-func startFederatedStack(t *testing.T) *federatedStack {
+func startFederatedStack(t *testing.T, extraEnv ...string) *federatedStack {
 	t.Helper()
 	begin := time.Now()
 	ssoBin, apiBin := testproc.Build(t, "./cmd/sso"), testproc.Build(t, "./cmd/demoapi")
@@ -58,7 +59,7 @@ func startFederatedStack(t *testing.T) *federatedStack {
 		t.Fatal(err)
 	}
 	apiProc := s.startProcess(t, "demoapi", apiBin, []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
-	ssoProc := s.startProcess(t, "sso", ssoBin, []string{
+	ssoProc := s.startProcess(t, "sso", ssoBin, append([]string{
 		"SSO_LISTEN=127.0.0.1:0",
 		"SSO_COOKIE_DOMAINS=" + domain,
 		"SSO_COOKIE_SECURE=true",
@@ -83,7 +84,7 @@ func startFederatedStack(t *testing.T) *federatedStack {
 		"SSO_OIDC_ALLOWED_EMAIL_DOMAINS=" + domain,
 		"SSO_OIDC_USER_PREFIX=corp:",
 		"SSO_LOG_LEVEL=info",
-	})
+	}, extraEnv...))
 	apiAddr, ssoAddr := s.waitListening(t, apiProc), s.waitListening(t, ssoProc)
 	s.api = startRecorder(t, apiAddr)
 
@@ -224,5 +225,58 @@ func testLDAPLogin(t *testing.T, fs *federatedStack) {
 	}
 	if !apiSawGroups(st.api.since(mark), st, "alice", "admins,dev") {
 		tb.errorf("the API never saw GET /me as alice with X-Auth-Groups admins,dev; it saw %v", st.api.since(mark))
+	}
+}
+
+// TestOIDCSecondFactorBrowser: a provider's user in SSO_MFA_REQUIRED_GROUPS
+// signs in through the provider's page and lands, in Chromium, on the
+// hub's enrolment page: the pending login's SameSite=Strict cookie reached
+// /login/factor although the navigation began at the provider (cross-site;
+// the callback's page moves on same-site). The first code mints the
+// session and the app works with it.
+func TestOIDCSecondFactorBrowser(t *testing.T) {
+	chromiumPath(t)
+	fs := startFederatedStack(t, "SSO_MFA_REQUIRED_GROUPS=ops")
+	st := fs.stack
+	st.chrome = startChromium(t, st)
+	tb := newBrowser(t, st)
+	mark := st.api.mark()
+	toLoginPage(tb)
+	tb.do("click the provider's button", stepTimeout, chromedp.Click(chromedp.ID("provider-"+oidcID)))
+	tb.waitPage("the provider's own login page", navTimeout, func(p pageState) bool {
+		return strings.HasPrefix(p.URL, fs.idp.Issuer) && p.Ready == "complete"
+	})
+	tb.do("fill in and submit the provider's login form", stepTimeout,
+		chromedp.SendKeys(chromedp.ID("username"), idpUser),
+		chromedp.SendKeys(chromedp.ID("password"), idpPassword),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+	)
+	p := tb.waitPage("the hub's second-factor page", navTimeout, func(p pageState) bool {
+		return strings.HasPrefix(p.URL, st.url("login", "/login")) && !strings.Contains(p.URL, "/oauth2/") && p.Ready == "complete"
+	})
+	if !strings.HasPrefix(p.URL, st.url("login", "/login/factor")) {
+		tb.fatalf("after the provider: %s, want /login/factor (the pending cookie did not come along?); documents:\n%s", p.URL, tb.documentLog())
+	}
+	for _, c := range tb.cookies(st.url("api", "/me")) {
+		if c.Name == cookieName {
+			tb.fatalf("a session cookie before the second factor")
+		}
+	}
+	if got := tb.text("user"); got != oidcUser {
+		tb.errorf("factor page names %q, want %q", got, oidcUser)
+	}
+	code, err := totp.GenerateCode(tb.text("secret"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.do("enter the authenticator's first code", stepTimeout,
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Click(chromedp.ID("submit")),
+	)
+	tb.do("leave the recovery codes", navTimeout, chromedp.WaitVisible(chromedp.ID("codes")), chromedp.Click(chromedp.ID("continue")))
+	backOnApp(tb)
+	sessionCookieSet(tb)
+	if !apiSawGroups(st.api.since(mark), st, oidcUser, idpGroups) {
+		tb.errorf("the API never saw GET /me as %s; it saw %v", oidcUser, st.api.since(mark))
 	}
 }

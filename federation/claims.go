@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -19,6 +20,16 @@ type Identity struct {
 	// sent, so none), for Recheck. It is a credential at the provider: keep
 	// it server-side only, never in a cookie, a log or an API answer.
 	RefreshToken string
+	// AMR is the ID token's amr claim (RFC 8176: how the provider
+	// authenticated the user), from the ID token only, never userinfo:
+	// only the signed token vouches for it. nil when absent or not a list
+	// of short names; the hub decides what it proves (login.FederatedFactors).
+	AMR []string
+	// AuthTime is the ID token's auth_time, when the user last
+	// authenticated at the provider; zero when absent or unusable.
+	// Callback sets both; Recheck leaves them empty (a refresh proves no
+	// new authentication).
+	AuthTime time.Time
 }
 
 // String hides the refresh token, so that logging an Identity leaks nothing.
@@ -111,3 +122,42 @@ func validGroup(g string) bool {
 }
 
 func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
+
+// Bounds of the amr claim: RFC 8176 values are short names, and a
+// provider's own ones hardly longer; more is not an amr worth reading.
+const (
+	maxAMR    = 16
+	maxAMRLen = 64
+	// maxAuthTime (year 2286) keeps time.Unix away from overflow.
+	maxAuthTime = 1e10
+)
+
+// authClaims reads amr and auth_time from an ID token's claims, tolerating
+// odd shapes: a single string counts as a list of one, non-string or
+// unusable entries are skipped, any other type (or too many values) is no
+// amr at all, and auth_time must be a positive number of seconds. Nothing
+// here refuses a sign-in: an amr that cannot be read proves nothing.
+func authClaims(claims map[string]any) (amr []string, at time.Time) {
+	switch v := claims["amr"].(type) {
+	case string:
+		if validAMR(v) {
+			amr = []string{v}
+		}
+	case []any:
+		if len(v) <= maxAMR {
+			for _, e := range v {
+				if s, ok := e.(string); ok && validAMR(s) && !slices.Contains(amr, s) {
+					amr = append(amr, s)
+				}
+			}
+		}
+	}
+	if f, ok := claims["auth_time"].(float64); ok && f >= 1 && f < maxAuthTime {
+		at = time.Unix(int64(f), 0).UTC()
+	}
+	return amr, at
+}
+
+func validAMR(s string) bool {
+	return s != "" && len(s) <= maxAMRLen && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}

@@ -333,6 +333,9 @@ func (f *Federation) Callback(w http.ResponseWriter, r *http.Request, id string)
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, "", fmt.Errorf("%w: %s: ID token claims: %v", ErrInvalid, id, err)
 	}
+	// Before userinfo fills in claims: amr and auth_time count only from
+	// the signed ID token.
+	amr, authTime := authClaims(claims)
 	if err := f.fillFromUserInfo(ctx, u, tok, idt.Subject, claims); err != nil {
 		return Identity{}, "", err
 	}
@@ -342,6 +345,7 @@ func (f *Federation) Callback(w http.ResponseWriter, r *http.Request, id string)
 		return Identity{}, "", &DeniedError{Provider: id, Reason: reason}
 	}
 	ident.RefreshToken = tok.RefreshToken
+	ident.AMR, ident.AuthTime = amr, authTime
 	return ident, rd, nil
 }
 

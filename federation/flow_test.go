@@ -37,6 +37,8 @@ type result struct {
 	RD       string   `json:"rd"`
 	Subject  string   `json:"sub"`
 	Refresh  string   `json:"refresh"` // test only: a real adapter never shows it
+	AMR      []string `json:"amr"`
+	AuthTime int64    `json:"auth_time"`
 }
 
 func (r result) identity() Identity {
@@ -54,7 +56,10 @@ func newHub(t *testing.T) *hub {
 	})
 	mux.HandleFunc("GET /oauth2/callback/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, rd, err := h.fed().Callback(w, r, r.PathValue("id"))
-		res := result{Status: Status(err), User: id.User, Email: id.Email, Groups: id.Groups, Provider: id.Provider, RD: rd, Subject: id.Subject, Refresh: id.RefreshToken}
+		res := result{Status: Status(err), User: id.User, Email: id.Email, Groups: id.Groups, Provider: id.Provider, RD: rd, Subject: id.Subject, Refresh: id.RefreshToken, AMR: id.AMR}
+		if !id.AuthTime.IsZero() {
+			res.AuthTime = id.AuthTime.Unix()
+		}
 		if err != nil {
 			res.Error = err.Error()
 			var d *DeniedError
@@ -113,6 +118,7 @@ var flowUsers = []testoidc.User{
 	{ID: "u2", Username: "mallory", Password: "mallory-pw", Email: "mallory@example.com", EmailVerified: false, Groups: []string{"staff"}},
 	{ID: "u3", Username: "eve", Password: "eve-pw", Email: "eve@elsewhere.org", EmailVerified: true, Groups: []string{"staff"}},
 	{ID: "u4", Username: "bob", Password: "bob-pw", Email: "bob@example.com", EmailVerified: true, Groups: []string{"guests"}},
+	{ID: "u5", Username: "carol", Password: "carol-pw", Email: "carol@example.com", EmailVerified: true, Groups: []string{"staff"}, AMR: []string{"pwd", "otp"}},
 }
 
 type env struct {
@@ -673,4 +679,39 @@ func TestIssuerHangs(t *testing.T) {
 		t.Errorf("Start took %v with DiscoveryTimeout 300ms", took)
 	}
 	t.Logf("gave up after %v", took)
+}
+
+// TestAMR: the ID token's amr and auth_time reach the Identity, with claims
+// in the ID token or from userinfo alike (amr only ever from the ID
+// token); a user whose provider sends another amr keeps working through a
+// refresh.
+func TestAMR(t *testing.T) {
+	e := setup(t)
+	web := e.provider("web")
+	web.Scopes = []string{"openid", "email", "profile", "offline_access"}
+	f := e.federation(t, web, e.provider("idc"))
+	for _, tc := range []struct {
+		id, user string
+		amr      []string
+	}{
+		{"web", "alice", []string{"pwd"}}, // the example provider's own
+		{"idc", "alice", []string{"pwd"}},
+		{"web", "carol", []string{"pwd", "otp"}},
+		{"idc", "carol", []string{"pwd", "otp"}},
+	} {
+		before := time.Now().Add(-time.Second).Unix()
+		c := e.hub.browser(t)
+		r := get(t, c, e.toCallback(t, c, tc.id, tc.user, tc.user+"-pw", "").String())
+		if r.Status != 200 || !slices.Equal(r.AMR, tc.amr) {
+			t.Fatalf("%s %s: callback = %+v, want amr %q", tc.id, tc.user, r, tc.amr)
+		}
+		if r.AuthTime < before || r.AuthTime > time.Now().Unix()+1 {
+			t.Errorf("%s %s: auth_time %d, want about now (%d)", tc.id, tc.user, r.AuthTime, before)
+		}
+		if tc.id == "web" {
+			if _, err := f.Recheck(t.Context(), r.identity()); err != nil {
+				t.Errorf("%s: Recheck after a sign-in with amr %q: %v", tc.user, tc.amr, err)
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -254,4 +255,66 @@ func TestIdentityHidesRefreshToken(t *testing.T) {
 			t.Errorf("printed identity: %s", s)
 		}
 	}
+}
+
+func TestAuthClaims(t *testing.T) {
+	long := strings.Repeat("x", maxAMRLen+1)
+	many := make([]any, maxAMR+1)
+	for i := range many {
+		many[i] = "otp"
+	}
+	at := time.Unix(1_700_000_000, 0).UTC()
+	for _, tc := range []struct {
+		name   string
+		claims map[string]any
+		amr    []string
+		at     time.Time
+	}{
+		{"absent", map[string]any{}, nil, time.Time{}},
+		{"list", map[string]any{"amr": []any{"pwd", "mfa"}, "auth_time": float64(1_700_000_000)}, []string{"pwd", "mfa"}, at},
+		{"one string", map[string]any{"amr": "mfa"}, []string{"mfa"}, time.Time{}},
+		{"mixed entries", map[string]any{"amr": []any{"pwd", 7.0, nil, "", "a b", "otp", "otp", long, map[string]any{}}}, []string{"pwd", "otp"}, time.Time{}},
+		{"object", map[string]any{"amr": map[string]any{"mfa": true}}, nil, time.Time{}},
+		{"number", map[string]any{"amr": 1.0}, nil, time.Time{}},
+		{"bool", map[string]any{"amr": true}, nil, time.Time{}},
+		{"too many", map[string]any{"amr": many}, nil, time.Time{}},
+		{"null", map[string]any{"amr": nil, "auth_time": nil}, nil, time.Time{}},
+		{"auth_time string", map[string]any{"auth_time": "1700000000"}, nil, time.Time{}},
+		{"auth_time negative", map[string]any{"auth_time": -5.0}, nil, time.Time{}},
+		{"auth_time huge", map[string]any{"auth_time": 1e300}, nil, time.Time{}},
+		{"auth_time fraction", map[string]any{"auth_time": 1_700_000_000.7}, nil, at},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			amr, got := authClaims(tc.claims)
+			if !slices.Equal(amr, tc.amr) || !got.Equal(tc.at) {
+				t.Errorf("authClaims = %q, %v; want %q, %v", amr, got, tc.amr, tc.at)
+			}
+		})
+	}
+}
+
+// FuzzAuthClaims: whatever JSON an ID token carries, authClaims gives at
+// most maxAMR distinct usable names and a sane time, and never panics.
+func FuzzAuthClaims(f *testing.F) {
+	f.Add(`{"amr":["pwd","mfa"],"auth_time":1700000000}`)
+	f.Add(`{"amr":"otp","auth_time":"x"}`)
+	f.Add(`{"amr":[1,null,{"a":1},["b"]],"auth_time":-1e308}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		claims := map[string]any{}
+		if json.Unmarshal([]byte(doc), &claims) != nil {
+			return
+		}
+		amr, at := authClaims(claims)
+		if len(amr) > maxAMR {
+			t.Errorf("%d amr values", len(amr))
+		}
+		for i, v := range amr {
+			if !validAMR(v) || slices.Contains(amr[:i], v) {
+				t.Errorf("amr value %q of %q", v, amr)
+			}
+		}
+		if !at.IsZero() && (at.Unix() < 1 || at.Unix() >= maxAuthTime) {
+			t.Errorf("auth_time %v", at)
+		}
+	})
 }

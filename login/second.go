@@ -53,10 +53,17 @@ const (
 // (expired, used, or never there): the user signs in again.
 var ErrNoPending = errors.New("login: no pending login")
 
-// IsSecond reports whether amr is a second factor's (otp, hwk, swk).
+// AMRFederatedMFA is the second factor recorded for an upstream login
+// whose amr proved several factors (FederatedFactors, SSO_MFA_OIDC_AMR):
+// RFC 8176's "mfa". It says the provider checked a second factor, not
+// which one.
+const AMRFederatedMFA = "mfa"
+
+// IsSecond reports whether amr is a second factor's (otp, hwk, swk, or mfa
+// for one proved upstream).
 func IsSecond(amr string) bool {
 	switch amr {
-	case mfa.AMROTP, mfa.AMRHardwareKey, mfa.AMRSoftwareKey:
+	case mfa.AMROTP, mfa.AMRHardwareKey, mfa.AMRSoftwareKey, AMRFederatedMFA:
 		return true
 	}
 	return false
@@ -108,7 +115,7 @@ func (p *Pipeline) NeedSecond(ctx context.Context, id Identity, factors []sessio
 	if m == nil || HasSecond(factors, time.Time{}) {
 		return Need{}, nil
 	}
-	totp, keys, err := m.Enrolled(ctx, id.User, "")
+	totp, keys, err := m.Enrolled(ctx, id.MFAUser(), "")
 	if err != nil {
 		return Need{}, fmt.Errorf("login: second factor: %w", err)
 	}
@@ -163,7 +170,7 @@ func (p *Pipeline) Hold(ctx context.Context, res Result, rd string, enrol bool) 
 		return nil, fmt.Errorf("login: pending login: %w", err)
 	}
 	ttl := p.pendingTTL()
-	id, err := m.PutPending(ctx, res.Identity.User, b, ttl)
+	id, err := m.PutPending(ctx, res.Identity.MFAUser(), b, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("login: pending login: %w", err)
 	}
@@ -197,7 +204,7 @@ func (p *Pipeline) Held(ctx context.Context, r *http.Request, take bool) (*Pendi
 		return nil, fmt.Errorf("login: pending login: %w", err)
 	}
 	var pd Pending
-	if err := json.Unmarshal(b, &pd); err != nil || pd.Identity.User != user {
+	if err := json.Unmarshal(b, &pd); err != nil || pd.Identity.MFAUser() != user {
 		return nil, ErrNoPending
 	}
 	pd.ID = ck.Value
@@ -213,14 +220,16 @@ const (
 	SecondPasskey  SecondKind = "passkey"
 )
 
-// CheckSecond runs check, a second factor of user, under the same login
+// CheckSecond runs check, a second factor of user (the MFAUser key of the
+// identity: its events name the user and source apart), under the same login
 // regulation as passwords: a banned user or address is refused before the
 // check, a refused code (mfa.ErrInvalidCode, mfa.ErrReplay,
 // mfa.ErrNotEnrolled, mfa.ErrInvalidResponse) is counted, a success clears
 // the user's count. It returns the factor to record. Errors: the refusal
 // (wrapping the mfa error), *BlockedError, ErrBusy, or an outage.
 func (p *Pipeline) CheckSecond(ctx context.Context, req Request, user string, kind SecondKind, check func(context.Context) (mfa.Result, error)) (session.Factor, mfa.Result, error) {
-	ev := Event{Method: "", Source: "", User: user, ClientIP: req.ClientIP, Via: req.Via, Detail: string(kind)}
+	name, source := SplitMFAUser(user)
+	ev := Event{Source: source, User: name, ClientIP: req.ClientIP, Via: req.Via, Detail: string(kind)}
 	refused := func(err error) bool {
 		return errors.Is(err, mfa.ErrInvalidCode) || errors.Is(err, mfa.ErrNotEnrolled) || errors.Is(err, mfa.ErrInvalidResponse)
 	}
@@ -311,24 +320,49 @@ func (p *Pipeline) StepUp(ctx context.Context, old *session.Session, f session.F
 	return p.mint(ctx, id, WithSecond(old.Factors, f), req, old.CreatedAt, old.ExpiresAt)
 }
 
-// federatedSecond maps amr values an upstream provider may send (RFC 8176)
-// to the factor recorded for them: "mfa" says only that several factors
-// were used, recorded as "otp", the weakest second factor.
-var federatedSecond = map[string]string{"mfa": mfa.AMROTP, "otp": mfa.AMROTP, "hwk": mfa.AMRHardwareKey, "swk": mfa.AMRSoftwareKey}
+// The amr values (RFC 8176) FederatedFactors counts, by kind of factor:
+// something known, something held, something one is. "mfa" alone proves
+// several factors; otherwise values of two kinds must appear. A single
+// possession value ("otp", "hwk", …) proves nothing more than one factor:
+// a provider may sign in with an e-mailed code or a passkey alone.
+var (
+	amrKnown = map[string]bool{"pwd": true, "pin": true, "kba": true}
+	amrHeld  = map[string]bool{"hwk": true, "swk": true, "otp": true, "sc": true, "sms": true, "tel": true, "pop": true}
+	amrBody  = map[string]bool{"fpt": true, "face": true, "iris": true, "retina": true, "vbm": true}
+)
+
+// ProvesMFA reports whether an upstream's amr says the user passed more than
+// one factor: "mfa", or values of at least two kinds (pwd + otp, sc + pin,
+// hwk + fpt, …). Unknown values ("mca", "rba", "geo", "user", "wia", a
+// provider's own) count for nothing.
+func ProvesMFA(amr []string) bool {
+	var known, held, body bool
+	for _, v := range amr {
+		if v == AMRFederatedMFA {
+			return true
+		}
+		known = known || amrKnown[v]
+		held = held || amrHeld[v]
+		body = body || amrBody[v]
+	}
+	n := 0
+	for _, b := range []bool{known, held, body} {
+		if b {
+			n++
+		}
+	}
+	return n >= 2
+}
 
 // FederatedFactors are the factors of a login proved elsewhere (method, such
-// as "oidc") at at, whose ID token carried amr: the method, then, when
-// Second.TrustFederatedAMR is set and amr names a second factor, that
-// factor at the same time. NeedSecond then asks for nothing more.
+// as "oidc") at at (the provider's auth_time when it sent one): the method,
+// then, when Second.TrustFederatedAMR is set and ProvesMFA(amr), the second
+// factor AMRFederatedMFA at the same time. NeedSecond then asks for nothing
+// more, and /auth?factor=2 admits the session (max_age counting from at).
 func (p *Pipeline) FederatedFactors(method string, amr []string, at time.Time) []session.Factor {
 	out := []session.Factor{{Method: method, At: at}}
-	if !p.opt.Second.TrustFederatedAMR {
-		return out
-	}
-	for _, v := range amr {
-		if f, ok := federatedSecond[v]; ok {
-			return append(out, session.Factor{Method: f, At: at})
-		}
+	if p.opt.Second.TrustFederatedAMR && ProvesMFA(amr) {
+		out = append(out, session.Factor{Method: AMRFederatedMFA, At: at})
 	}
 	return out
 }

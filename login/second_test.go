@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,67 @@ func TestNeedSecond(t *testing.T) {
 	if got, err := f.p.NeedSecond(ctx, bob, pwd); err != nil || !got.Second || got.Enrol || !got.TOTP {
 		t.Errorf("bob with TOTP: %+v, %v", got, err)
 	}
+	// A provider's or the directory's "bob" is someone else: the file
+	// user's TOTP is not theirs.
+	oidc := []session.Factor{{Method: "oidc", At: f.now}}
+	for _, other := range []login.Identity{{User: "bob", Source: "oidc:corp"}, {User: "bob", Source: "ldap"}} {
+		if got, err := f.p.NeedSecond(ctx, other, oidc); err != nil || got != (login.Need{}) {
+			t.Errorf("%+v after the file's bob enrolled: %+v, %v; want nothing", other, got, err)
+		}
+	}
+	enrolTOTP(t, f, "oidc:corp:bob")
+	if got, err := f.p.NeedSecond(ctx, login.Identity{User: "bob", Source: "oidc:corp"}, oidc); err != nil || !got.Second || !got.TOTP {
+		t.Errorf("corp's bob with TOTP: %+v, %v", got, err)
+	}
+}
+
+func TestMFAUser(t *testing.T) {
+	for _, tc := range []struct{ user, source, key string }{
+		{"alice", "", "alice"},
+		{"alice", "ldap", "ldap:alice"},
+		{"alice", "oidc:corp", "oidc:corp:alice"},
+		{"corp:alice", "oidc:corp", "oidc:corp:corp:alice"},
+		{"a:b", "ldap", "ldap:a:b"},
+		// File users named like another key stay apart from it.
+		{"oidc:corp:alice", "", "file:oidc:corp:alice"},
+		{"ldap:alice", "", "file:ldap:alice"},
+		{"file:x", "", "file:file:x"},
+		{"", "", ""},
+	} {
+		if got := login.MFAUser(tc.user, tc.source); got != tc.key {
+			t.Errorf("MFAUser(%q, %q) = %q, want %q", tc.user, tc.source, got, tc.key)
+		}
+		if got := (login.Identity{User: tc.user, Source: tc.source}).MFAUser(); got != tc.key {
+			t.Errorf("Identity.MFAUser = %q, want %q", got, tc.key)
+		}
+		if u, s := login.SplitMFAUser(tc.key); u != tc.user || s != tc.source {
+			t.Errorf("SplitMFAUser(%q) = %q, %q; want %q, %q", tc.key, u, s, tc.user, tc.source)
+		}
+	}
+}
+
+// FuzzMFAUser: MFAUser is one-to-one over the sources there are (users
+// file, LDAP, OIDC providers): SplitMFAUser gives back what made the key.
+func FuzzMFAUser(f *testing.F) {
+	f.Add("alice", 0, "corp")
+	f.Add("oidc:x:y", 0, "")
+	f.Add("a:b", 2, "p-1")
+	f.Fuzz(func(t *testing.T, user string, kind int, provider string) {
+		source := ""
+		switch kind % 3 {
+		case 1:
+			source = "ldap"
+		case 2:
+			if provider == "" || strings.Trim(provider, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+				return
+			}
+			source = "oidc:" + provider
+		}
+		key := login.MFAUser(user, source)
+		if u, s := login.SplitMFAUser(key); u != user || s != source {
+			t.Errorf("SplitMFAUser(MFAUser(%q, %q)) = %q, %q", user, source, u, s)
+		}
+	})
 }
 
 func TestFederatedFactors(t *testing.T) {
@@ -77,9 +139,22 @@ func TestFederatedFactors(t *testing.T) {
 		}{
 			{nil, []string{"oidc"}},
 			{[]string{"pwd"}, []string{"oidc"}},
-			{[]string{"pwd", "mfa"}, []string{"oidc", "otp"}},
-			{[]string{"hwk"}, []string{"oidc", "hwk"}},
-			{[]string{"swk", "otp"}, []string{"oidc", "swk"}},
+			{[]string{"pwd", "mfa"}, []string{"oidc", "mfa"}},
+			{[]string{"mfa"}, []string{"oidc", "mfa"}},
+			{[]string{"pwd", "otp"}, []string{"oidc", "mfa"}},
+			{[]string{"sc", "pin"}, []string{"oidc", "mfa"}},
+			{[]string{"hwk", "fpt"}, []string{"oidc", "mfa"}},
+			{[]string{"pwd", "sms"}, []string{"oidc", "mfa"}},
+			// One kind of factor, however many values: one factor.
+			{[]string{"hwk"}, []string{"oidc"}},
+			{[]string{"otp"}, []string{"oidc"}},
+			{[]string{"swk", "otp"}, []string{"oidc"}},
+			{[]string{"pwd", "kba"}, []string{"oidc"}},
+			// Values that name no factor count for nothing.
+			{[]string{"pwd", "mca"}, []string{"oidc"}},
+			{[]string{"hwk", "user"}, []string{"oidc"}},
+			{[]string{"pwd", "rba", "geo", "wia"}, []string{"oidc"}},
+			{[]string{"MFA", "Mfa"}, []string{"oidc"}},
 		} {
 			var got []string
 			for _, x := range f.p.FederatedFactors("oidc", tc.amr, at) {

@@ -2,13 +2,15 @@ package server
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/example/sso/audit"
 	"github.com/example/sso/federation"
 	"github.com/example/sso/login"
-	"github.com/example/sso/session"
 	"github.com/example/sso/users"
 )
 
@@ -31,9 +33,12 @@ func (s *Server) oidcStart(c *gin.Context) {
 }
 
 // oidcCallback is GET /oauth2/callback/:id: the provider's redirect back.
-// On success the pipeline mints a session of the mapped identity (source
-// "oidc:<id>", factor "oidc"; no password regulation: no password was
-// tried here) and the browser goes on to the rd kept by Start.
+// The mapped identity (source "oidc:<id>", factor "oidc"; no password
+// regulation: no password was tried here) then takes the same second step
+// as a password: a user with a second factor enrolled, or in a required
+// group, is held until /login/factor, unless the provider's amr proved
+// MFA and SSO_MFA_OIDC_AMR trusts it (factors oidc + mfa). Otherwise the
+// session is minted and the browser goes on to the rd kept by Start.
 func (s *Server) oidcCallback(c *gin.Context) {
 	host := s.requestHost(c.Request)
 	if _, err := s.opt.Cookies.For(host); err != nil {
@@ -43,15 +48,33 @@ func (s *Server) oidcCallback(c *gin.Context) {
 	id := c.Param("id")
 	ident, rd, err := s.opt.Federation.Callback(c.Writer, c.Request, id)
 	if err != nil {
+		s.auditOIDCFailed(c, id, err)
 		s.oidcFailed(c, id, "", err)
 		return
 	}
 	req := s.loginRequest(c, "oidc")
+	// The factors date from the provider's auth_time (max_age counts from
+	// when the user proved them), never from the future.
+	at := s.opt.Now()
+	if !ident.AuthTime.IsZero() && ident.AuthTime.Before(at) {
+		at = ident.AuthTime
+	}
 	res := login.Result{
 		Identity: login.Identity{User: ident.User, Email: ident.Email, Groups: ident.Groups, Source: "oidc:" + ident.Provider},
-		Factors:  []session.Factor{login.Factor(login.Federated{Method: login.AMROIDC}, s.opt.Now())},
+		Factors:  s.pipe.FederatedFactors(login.AMROIDC, ident.AMR, at),
 	}
-	if _, err := s.mint(c, req, res); err != nil {
+	held, err := s.secondStep(c, res, rd)
+	if err == nil && held {
+		s.opt.Log.Info("oidc sign-in waits for a second factor", "provider", id, "user", ident.User, "client", c.ClientIP())
+		// Not a redirect: the browser would not send the SameSite=Strict
+		// pending cookie along a chain that began at the provider.
+		s.renderWith(c, http.StatusOK, "continue.html", nil, s.formCSP)
+		return
+	}
+	if err == nil {
+		_, err = s.mint(c, req, res)
+	}
+	if err != nil {
 		var he *login.HostError
 		if errors.As(err, &he) {
 			s.fail(c, err)
@@ -63,6 +86,29 @@ func (s *Server) oidcCallback(c *gin.Context) {
 	}
 	s.opt.Log.Info("oidc sign-in", "provider", id, "user", ident.User, "client", c.ClientIP())
 	c.Redirect(http.StatusSeeOther, s.redirectTarget(rd))
+}
+
+// auditOIDCFailed writes the login_failed event of a refused or failed
+// callback: its outcome (invalid_state, invalid_response, denied,
+// provider_unavailable, unknown_provider) and the provider, when it is
+// one of ours; never the error's text, which may quote the provider.
+func (s *Server) auditOIDCFailed(c *gin.Context, id string, err error) {
+	outcome := audit.ProviderUnavailable
+	switch {
+	case errors.Is(err, federation.ErrUnknownProvider):
+		outcome = audit.UnknownProvider
+	case errors.Is(err, federation.ErrState):
+		outcome = audit.InvalidState
+	case errors.Is(err, federation.ErrInvalid):
+		outcome = audit.InvalidResponse
+	case errors.Is(err, federation.ErrDenied):
+		outcome = audit.Denied
+	}
+	attrs := []slog.Attr{slog.String("method", login.AMROIDC)}
+	if slices.ContainsFunc(s.opt.Federation.Buttons(), func(b federation.Button) bool { return b.ID == id }) {
+		attrs = append(attrs, slog.String("provider", id))
+	}
+	s.audit(c, audit.Event{Name: audit.LoginFailed, Outcome: outcome, Via: "oidc", Attrs: attrs})
 }
 
 // oidcFailed answers a refused or failed OIDC step with the login page, the

@@ -40,13 +40,19 @@ type oidcEnv struct {
 
 func newOIDCEnv(t *testing.T, opts ...envOption) *oidcEnv {
 	t.Helper()
-	idp := testoidc.Start(t, testoidc.Options{Users: idpUsers, RedirectURIs: []string{callbackURL}})
+	return newOIDCEnvWith(t, idpUsers, "corp:", opts...)
+}
+
+// newOIDCEnvWith is newOIDCEnv with the provider's users and user prefix.
+func newOIDCEnvWith(t *testing.T, users []testoidc.User, prefix string, opts ...envOption) *oidcEnv {
+	t.Helper()
+	idp := testoidc.Start(t, testoidc.Options{Users: users, RedirectURIs: []string{callbackURL}})
 	withFed := func(o *server.Options) {
 		fed, err := federation.New(federation.Options{
 			Providers: []federation.Provider{{
 				ID: providerID, Name: providerName, Issuer: idp.Issuer,
 				ClientID: testoidc.ClientIDClaims, ClientSecret: testoidc.Secret, RedirectURL: callbackURL,
-				UserPrefix: "corp:", AllowedEmailDomains: []string{"example.test"},
+				UserPrefix: prefix, AllowedEmailDomains: []string{"example.test"},
 			}},
 			Keys:             [][]byte{[]byte("oidc state key oidc state key 32b")},
 			AllowRedirect:    o.Cookies.Contains,

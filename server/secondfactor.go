@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/base64"
@@ -85,7 +86,8 @@ func (s *Server) webauthnJS(c *gin.Context) {
 type factorState struct {
 	pending *login.Pending
 	sess    *session.Session
-	user    string
+	user    string // the login.MFAUser key: whose factors
+	name    string // the user name, for the page
 	email   string
 }
 
@@ -98,7 +100,7 @@ func (s *Server) factorState(c *gin.Context) (*factorState, bool, error) {
 	pd, err := s.pipe.Held(c.Request.Context(), c.Request, false)
 	switch {
 	case err == nil:
-		return &factorState{pending: pd, user: pd.Identity.User, email: pd.Identity.Email}, true, nil
+		return &factorState{pending: pd, user: pd.Identity.MFAUser(), name: pd.Identity.User, email: pd.Identity.Email}, true, nil
 	case !errors.Is(err, login.ErrNoPending):
 		s.fail(c, err)
 		return nil, false, err
@@ -114,7 +116,7 @@ func (s *Server) factorState(c *gin.Context) (*factorState, bool, error) {
 	if sess == nil {
 		return nil, true, errNoFactorState
 	}
-	return &factorState{sess: sess, user: sess.User, email: sess.Email}, true, nil
+	return &factorState{sess: sess, user: mfaUser(sess), name: sess.User, email: sess.Email}, true, nil
 }
 
 // passkeys is the relying party of the request's host: its parent cookie
@@ -194,11 +196,11 @@ func (s *Server) showFactor(c *gin.Context, status int, st *factorState, rd, msg
 		s.fail(c, err)
 		return
 	}
-	d := factorData{Title: "Second factor", Error: msg, User: st.user, FormToken: tok, RD: rd,
+	d := factorData{Title: "Second factor", Error: msg, User: st.name, FormToken: tok, RD: rd,
 		StepUp: st.sess != nil, TOTP: totp, Passkeys: keys > 0, Script: keys > 0}
 	switch {
 	case st.pending != nil && st.pending.Enrol && !totp && keys == 0:
-		e, err := s.opt.MFA.BeginTOTP(ctx, st.user, st.email)
+		e, err := s.opt.MFA.BeginTOTP(ctx, st.user, cmp.Or(st.email, st.name))
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -303,7 +305,7 @@ func (s *Server) completeSecond(c *gin.Context, st *factorState, f session.Facto
 		if err != nil {
 			return "", err
 		}
-		if pd.Identity.User != st.user {
+		if pd.Identity.MFAUser() != st.user {
 			return "", login.ErrNoPending
 		}
 		res := login.Result{Identity: pd.Identity, Factors: append(pd.Factors, f)}
@@ -372,7 +374,7 @@ func (s *Server) confirmTOTP(c *gin.Context, user, via string, fail func(msg str
 	switch {
 	case err == nil:
 		http.SetCookie(c.Writer, mfa.ClearCeremonyCookie(secure))
-		s.pipe.Observe(c.Request.Context(), login.Event{Kind: login.EventEnrolled, Method: mfa.AMROTP, User: user, ClientIP: c.ClientIP(), Via: via, Detail: string(login.SecondTOTP)})
+		s.secondEvent(c.Request.Context(), login.EventEnrolled, mfa.AMROTP, user, c.ClientIP(), via, login.SecondTOTP)
 		return f, true
 	case errors.Is(err, mfa.ErrInvalidCode):
 		fail("That code did not match. Check the app's clock and try the next code.", http.StatusUnauthorized)
@@ -395,7 +397,7 @@ func (s *Server) showNewCodes(c *gin.Context, user, next string) {
 		s.fail(c, err)
 		return
 	}
-	s.pipe.Observe(c.Request.Context(), login.Event{Kind: login.EventEnrolled, Method: mfa.AMROTP, User: user, ClientIP: c.ClientIP(), Via: "form", Detail: string(login.SecondRecovery)})
+	s.secondEvent(c.Request.Context(), login.EventEnrolled, mfa.AMROTP, user, c.ClientIP(), "form", login.SecondRecovery)
 	s.renderFactor(c, http.StatusOK, "codes.html", factorData{Title: "Recovery codes", Codes: codes, Next: next}, false)
 }
 
@@ -524,7 +526,7 @@ func (s *Server) enrolPasskeyBegin(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	opts, id, err := pk.BeginRegistration(c.Request.Context(), mfa.User{Name: st.user, DisplayName: st.email})
+	opts, id, err := pk.BeginRegistration(c.Request.Context(), mfa.User{Name: st.user, DisplayName: cmp.Or(st.email, st.name)})
 	if err != nil {
 		s.fail(c, passkeyError(err))
 		return
@@ -551,7 +553,7 @@ func (s *Server) enrolPasskeyFinish(c *gin.Context) {
 	var info mfa.CredentialInfo
 	check := func(ctx context.Context) (mfa.Result, error) {
 		var err error
-		info, err = pk.FinishRegistration(ctx, mfa.CeremonyID(c.Request, secure), mfa.User{Name: st.user, DisplayName: st.email}, c.Query("name"), body)
+		info, err = pk.FinishRegistration(ctx, mfa.CeremonyID(c.Request, secure), mfa.User{Name: st.user, DisplayName: cmp.Or(st.email, st.name)}, c.Query("name"), body)
 		if err != nil {
 			return mfa.Result{}, err
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -51,7 +52,7 @@ func (s *Server) securitySession(c *gin.Context, rd string, change bool) (sess *
 	if login.HasSecond(sess.Factors, time.Time{}) {
 		return sess, false, true
 	}
-	totp, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), sess.User, "")
+	totp, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), mfaUser(sess), "")
 	if err != nil {
 		s.fail(c, err)
 		return nil, false, false
@@ -96,17 +97,17 @@ var securityNotices = map[string]string{
 // enrolment under way.
 func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session, rd string, e *mfa.Enrolment, msg, notice string, stepUp bool) {
 	ctx := c.Request.Context()
-	totp, err := s.opt.MFA.HasTOTP(ctx, sess.User)
+	totp, err := s.opt.MFA.HasTOTP(ctx, mfaUser(sess))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	left, err := s.opt.MFA.RecoveryCodesLeft(ctx, sess.User)
+	left, err := s.opt.MFA.RecoveryCodesLeft(ctx, mfaUser(sess))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	creds, err := s.opt.MFA.Credentials(ctx, sess.User)
+	creds, err := s.opt.MFA.Credentials(ctx, mfaUser(sess))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -131,7 +132,7 @@ func (s *Server) totpBegin(c *gin.Context) {
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
-	e, err := s.opt.MFA.BeginTOTP(c.Request.Context(), sess.User, sess.Email)
+	e, err := s.opt.MFA.BeginTOTP(c.Request.Context(), mfaUser(sess), cmp.Or(sess.Email, sess.User))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -149,7 +150,7 @@ func (s *Server) totpConfirm(c *gin.Context) {
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
-	f, ok := s.confirmTOTP(c, sess.User, "account", func(msg string, status int) {
+	f, ok := s.confirmTOTP(c, mfaUser(sess), "account", func(msg string, status int) {
 		s.showSecurity(c, status, sess, rd, nil, msg, "", false)
 	})
 	if !ok {
@@ -161,13 +162,13 @@ func (s *Server) totpConfirm(c *gin.Context) {
 		return
 	}
 	http.SetCookie(c.Writer, m.Cookie)
-	left, err := s.opt.MFA.RecoveryCodesLeft(c.Request.Context(), sess.User)
+	left, err := s.opt.MFA.RecoveryCodesLeft(c.Request.Context(), mfaUser(sess))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	if left == 0 {
-		s.showNewCodes(c, sess.User, s.securityURL(rd))
+		s.showNewCodes(c, mfaUser(sess), s.securityURL(rd))
 		return
 	}
 	c.Redirect(http.StatusSeeOther, s.securityURL(rd))
@@ -179,13 +180,13 @@ func (s *Server) totpRemove(c *gin.Context) {
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
-	err := s.opt.MFA.RemoveTOTP(c.Request.Context(), sess.User)
+	err := s.opt.MFA.RemoveTOTP(c.Request.Context(), mfaUser(sess))
 	if err != nil && !errors.Is(err, mfa.ErrNotEnrolled) {
 		s.fail(c, err)
 		return
 	}
 	if err == nil {
-		s.auditSecond(c.Request.Context(), login.EventRemoved, mfa.AMROTP, sess.User, c.ClientIP(), login.SecondTOTP)
+		s.auditSecond(c.Request.Context(), login.EventRemoved, mfa.AMROTP, mfaUser(sess), c.ClientIP(), login.SecondTOTP)
 	}
 	c.Redirect(http.StatusSeeOther, securityPath+"?done=totp-removed")
 }
@@ -197,7 +198,7 @@ func (s *Server) recoveryNew(c *gin.Context) {
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
-	s.showNewCodes(c, sess.User, securityPath)
+	s.showNewCodes(c, mfaUser(sess), securityPath)
 }
 
 // registerBegin is POST /account/security/passkeys/begin (JSON).
@@ -219,7 +220,7 @@ func (s *Server) registerBegin(c *gin.Context) {
 		}
 		begin = pk.BeginPasswordlessRegistration
 	}
-	opts, id, err := begin(c.Request.Context(), mfa.User{Name: sess.User, DisplayName: sess.Email})
+	opts, id, err := begin(c.Request.Context(), mfa.User{Name: mfaUser(sess), DisplayName: cmp.Or(sess.Email, sess.User)})
 	if err != nil {
 		s.fail(c, passkeyError(err))
 		return
@@ -242,7 +243,7 @@ func (s *Server) registerFinish(c *gin.Context) {
 	}
 	secure := s.opt.Cookies.Secure()
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, mfa.MaxResponseBytes)
-	info, err := pk.FinishRegistration(c.Request.Context(), mfa.CeremonyID(c.Request, secure), mfa.User{Name: sess.User, DisplayName: sess.Email}, c.Query("name"), body)
+	info, err := pk.FinishRegistration(c.Request.Context(), mfa.CeremonyID(c.Request, secure), mfa.User{Name: mfaUser(sess), DisplayName: cmp.Or(sess.Email, sess.User)}, c.Query("name"), body)
 	if err != nil {
 		if !errors.Is(err, mfa.ErrInvalidName) {
 			http.SetCookie(c.Writer, mfa.ClearCeremonyCookie(secure))
@@ -255,7 +256,7 @@ func (s *Server) registerFinish(c *gin.Context) {
 	if info.Synced {
 		amr = mfa.AMRSoftwareKey
 	}
-	s.auditSecond(c.Request.Context(), login.EventEnrolled, amr, sess.User, c.ClientIP(), login.SecondPasskey)
+	s.auditSecond(c.Request.Context(), login.EventEnrolled, amr, mfaUser(sess), c.ClientIP(), login.SecondPasskey)
 	c.JSON(http.StatusOK, gin.H{"id": info.ID, "name": info.Name, "redirect": securityPath + "?done=passkey"})
 }
 
@@ -265,7 +266,7 @@ func (s *Server) registerRemove(c *gin.Context) {
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
-	err := s.opt.MFA.RemoveCredential(c.Request.Context(), sess.User, c.PostForm("id"))
+	err := s.opt.MFA.RemoveCredential(c.Request.Context(), mfaUser(sess), c.PostForm("id"))
 	if errors.Is(err, mfa.ErrNotFound) {
 		s.fail(c, &apiError{http.StatusNotFound, "not_found", "no such passkey"})
 		return
@@ -274,13 +275,24 @@ func (s *Server) registerRemove(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.auditSecond(c.Request.Context(), login.EventRemoved, "", sess.User, c.ClientIP(), login.SecondPasskey)
+	s.auditSecond(c.Request.Context(), login.EventRemoved, "", mfaUser(sess), c.ClientIP(), login.SecondPasskey)
 	c.Redirect(http.StatusSeeOther, securityPath+"?done=passkey-removed")
 }
 
-func (s *Server) auditSecond(ctx context.Context, kind login.EventKind, amr, user, client string, what login.SecondKind) {
-	s.pipe.Observe(ctx, login.Event{Kind: kind, Method: amr, User: user, ClientIP: client, Via: "account", Detail: string(what)})
+// auditSecond tells the pipeline's observers of a second-factor change of
+// key (a login.MFAUser key: the event names the user and source apart).
+func (s *Server) auditSecond(ctx context.Context, kind login.EventKind, amr, key, client string, what login.SecondKind) {
+	s.secondEvent(ctx, kind, amr, key, client, "account", what)
 }
+
+func (s *Server) secondEvent(ctx context.Context, kind login.EventKind, amr, key, client, via string, what login.SecondKind) {
+	user, source := login.SplitMFAUser(key)
+	s.pipe.Observe(ctx, login.Event{Kind: kind, Method: amr, User: user, Source: source, ClientIP: client, Via: via, Detail: string(what)})
+}
+
+// mfaUser is the key of sess's user's second factors: a provider's or the
+// directory's "alice" has factors of their own, not the users file's.
+func mfaUser(sess *session.Session) string { return login.MFAUser(sess.User, sess.Source) }
 
 // stepUpURL is the second-factor page that returns to back, when the
 // session must step up before changes.

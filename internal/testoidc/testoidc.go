@@ -58,11 +58,14 @@ const RequireEnv = "SSO_REQUIRE_TOOLS"
 //go:embed testdata/provider/main.go testdata/provider/go.mod.txt testdata/provider/go.sum.txt
 var source embed.FS
 
-// User is a user of the provider. ID is its sub.
+// User is a user of the provider. ID is its sub. AMR, when set, is the
+// amr its ID tokens carry (the example provider's is ["pwd"]), as if it
+// had passed those factors at the provider.
 type User struct {
 	ID, Username, Password, Email string
 	EmailVerified                 bool
 	Groups                        []string
+	AMR                           []string
 }
 
 // Options for Start.
@@ -172,6 +175,7 @@ func Start(t testing.TB, opt Options) *Server {
 	dir := t.TempDir()
 	users := map[string]map[string]any{}
 	groups := map[string][]string{}
+	amr := map[string][]string{}
 	for _, u := range opt.Users {
 		users[u.ID] = map[string]any{
 			"ID": u.ID, "Username": u.Username, "Password": u.Password,
@@ -180,6 +184,9 @@ func Start(t testing.TB, opt Options) *Server {
 		}
 		if u.Groups != nil {
 			groups[u.ID] = u.Groups
+		}
+		if u.AMR != nil {
+			amr[u.ID] = u.AMR
 		}
 	}
 	write := func(name string, v any) string {
@@ -193,9 +200,10 @@ func Start(t testing.TB, opt Options) *Server {
 		}
 		return p
 	}
-	s := &Server{bin: bin, env: append(testproc.Environ("PORT=", "USERS_FILE=", "GROUPS_FILE=", "REDIRECT_URI="),
+	s := &Server{bin: bin, env: append(testproc.Environ("PORT=", "USERS_FILE=", "GROUPS_FILE=", "AMR_FILE=", "REDIRECT_URI="),
 		"USERS_FILE="+write("users.json", users),
 		"GROUPS_FILE="+write("groups.json", groups),
+		"AMR_FILE="+write("amr.json", amr),
 		"REDIRECT_URI="+strings.Join(opt.RedirectURIs, ","),
 	)}
 	s.start(t, 0)

@@ -6,7 +6,9 @@
 //
 // Environment: USERS_FILE (the example's JSON users), GROUPS_FILE (JSON
 // object: user id -> group names, sent as the "groups" claim),
-// REDIRECT_URI (comma-separated, for the clients "web" and "web-idclaims",
+// AMR_FILE (JSON object: user id -> the amr its ID tokens carry instead
+// of the example's ["pwd"]), REDIRECT_URI (comma-separated, for the
+// clients "web" and "web-idclaims",
 // secret "secret"). It prints `testoidc listening addr=127.0.0.1:PORT`
 // once it accepts connections; the issuer is http://127.0.0.1:PORT/.
 package main
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
@@ -32,6 +35,47 @@ import (
 type groupStore struct {
 	*storage.Storage
 	groups map[string][]string
+	amr    map[string][]string
+}
+
+// amrRequest is an auth request whose ID token carries another amr.
+type amrRequest struct {
+	op.AuthRequest
+	amr []string
+}
+
+func (r amrRequest) GetAMR() []string { return r.amr }
+
+// AuthRequestByCode gives the users of AMR_FILE their amr: the ID token is
+// made from the request the code names.
+func (s *groupStore) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.Storage.AuthRequestByCode(ctx, code)
+	if err != nil {
+		return r, err
+	}
+	if amr, ok := s.amr[r.GetSubject()]; ok {
+		return amrRequest{r, amr}, nil
+	}
+	return r, nil
+}
+
+// unwrap: the example storage recognises its own request type when it
+// makes tokens.
+func unwrap[T any](r T) T {
+	if a, ok := any(r).(amrRequest); ok {
+		if inner, ok := a.AuthRequest.(T); ok {
+			return inner
+		}
+	}
+	return r
+}
+
+func (s *groupStore) CreateAccessToken(ctx context.Context, r op.TokenRequest) (string, time.Time, error) {
+	return s.Storage.CreateAccessToken(ctx, unwrap(r))
+}
+
+func (s *groupStore) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRequest, current string) (string, string, time.Time, error) {
+	return s.Storage.CreateAccessAndRefreshTokens(ctx, unwrap(r), current)
 }
 
 func (s *groupStore) add(info *oidc.UserInfo, subject string) {
@@ -94,6 +138,16 @@ func run(log *slog.Logger) error {
 			return fmt.Errorf("GROUPS_FILE: %w", err)
 		}
 	}
+	amr := map[string][]string{}
+	if f := os.Getenv("AMR_FILE"); f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("AMR_FILE: %w", err)
+		}
+		if err := json.Unmarshal(data, &amr); err != nil {
+			return fmt.Errorf("AMR_FILE: %w", err)
+		}
+	}
 	redirects := strings.Split(os.Getenv("REDIRECT_URI"), ",")
 	storage.RegisterClients(
 		storage.WebClient("web", "secret", redirects...),
@@ -108,7 +162,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	issuer := fmt.Sprintf("http://%s/", l.Addr())
-	router := exampleop.SetupServer(issuer, &groupStore{storage.NewStorage(users), groups}, log, false)
+	router := exampleop.SetupServer(issuer, &groupStore{storage.NewStorage(users), groups, amr}, log, false)
 	fmt.Printf("testoidc listening addr=%s\n", l.Addr())
 	return http.Serve(l, router)
 }
