@@ -33,7 +33,8 @@ func (s *Server) oidcStart(c *gin.Context) {
 // oidcCallback is GET /oauth2/callback/:id: the provider's redirect back.
 // On success the pipeline mints a session of the mapped identity (source
 // "oidc:<id>", factor "oidc"; no password regulation: no password was
-// tried here) and the browser goes on to the rd kept by Start.
+// tried here) and the browser goes on to the rd kept by Start, unless the
+// user must pass a second factor first (held, as after a password).
 func (s *Server) oidcCallback(c *gin.Context) {
 	host := s.requestHost(c.Request)
 	if _, err := s.opt.Cookies.For(host); err != nil {
@@ -50,6 +51,17 @@ func (s *Server) oidcCallback(c *gin.Context) {
 	res := login.Result{
 		Identity: login.Identity{User: ident.User, Email: ident.Email, Groups: ident.Groups, Source: "oidc:" + ident.Provider},
 		Factors:  []session.Factor{login.Factor(login.Federated{Method: login.AMROIDC}, s.opt.Now())},
+	}
+	// The provider proved the first factor only: a user with a second
+	// factor, or in a required group, passes it at the hub as after a
+	// password, before any session exists.
+	if held, err := s.secondStep(c, res, rd); err != nil {
+		s.opt.Log.Error("oidc sign-in: no session", "provider", id, "client", c.ClientIP(), "err", err)
+		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Signing in is not possible right now. Please try again later.")
+		return
+	} else if held {
+		c.Redirect(http.StatusSeeOther, "/login/factor")
+		return
 	}
 	if _, err := s.mint(c, req, res); err != nil {
 		var he *login.HostError
