@@ -74,6 +74,10 @@ func TestOIDCLoginNeedsSecondFactor(t *testing.T) {
 			if got := a.Header.Get("X-Auth-AMR"); got != "oidc,otp" {
 				t.Errorf("X-Auth-AMR = %q, want oidc,otp", got)
 			}
+			list, err = e.store.List(context.Background(), "corp:alice")
+			if err != nil || len(list) != 1 || list[0].Source != "oidc:corp" || list[0].Email != "alice@example.test" {
+				t.Errorf("sessions of corp:alice after the code: %+v, %v; want one of source oidc:corp", list, err)
+			}
 		})
 	}
 }
