@@ -46,9 +46,14 @@ func TestOIDCLoginNeedsSecondFactor(t *testing.T) {
 			cb := e.toCallback(t, c, "alice", "alice-idp-pw", appPage)
 			r := do(t, c, req{url: cb})
 			noSessionCookie(t, r)
-			expectStatus(t, r, http.StatusSeeOther)
-			if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "/login/factor") {
-				t.Errorf("callback: Location = %q, want the second-factor page", loc)
+			// The page itself, not a redirect: the pending cookie is
+			// SameSite=Strict, and this navigation came from the provider.
+			expectStatus(t, r, http.StatusOK)
+			if body := string(r.body); !strings.Contains(body, `name="form_token"`) || !strings.Contains(body, "corp:alice") {
+				t.Errorf("callback: want the second-factor page for corp:alice; got %s", body)
+			}
+			if tc.required != nil && !strings.Contains(string(r.body), `id="secret"`) {
+				t.Errorf("callback of a required-group member without a factor: want the enrolment page; got %s", r.body)
 			}
 			if !hasSetCookie(r, "sso_pending") {
 				t.Error("callback: no pending-login cookie")
@@ -58,12 +63,17 @@ func TestOIDCLoginNeedsSecondFactor(t *testing.T) {
 				t.Errorf("sessions of corp:alice after the callback: %d, %v; want none", len(list), err)
 			}
 			if !tc.enrol {
+				// A required-group member sets up the app right there.
+				sec := find(t, secretRE, r)
+				r = sfPostForm(t, c, "/login/factor/enrol", url.Values{"form_token": {find(t, formTokenRE, r)}, "code": {e.code(t, sec)}})
+				expectStatus(t, r, http.StatusOK)
+				if got := auth(t, c, "?factor=2").Header.Get("X-Auth-AMR"); got != "oidc,otp" {
+					t.Errorf("after enrolment: X-Auth-AMR = %q, want oidc,otp", got)
+				}
 				return
 			}
 			// The code finishes the sign-in: a session with both factors, on to rd.
 			e.clock.Advance(30 * time.Second)
-			r = do(t, c, req{url: hub + "/login/factor"})
-			expectStatus(t, r, http.StatusOK)
 			r = sfPostForm(t, c, "/login/factor", url.Values{"form_token": {find(t, formTokenRE, r)}, "code": {e.code(t, secret)}})
 			expectStatus(t, r, http.StatusSeeOther)
 			if loc := r.Header.Get("Location"); loc != appPage {

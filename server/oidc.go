@@ -54,13 +54,17 @@ func (s *Server) oidcCallback(c *gin.Context) {
 	}
 	// The provider proved the first factor only: a user with a second
 	// factor, or in a required group, passes it at the hub as after a
-	// password, before any session exists.
-	if held, err := s.secondStep(c, res, rd); err != nil {
+	// password, before any session exists. The page is shown here, not
+	// behind a redirect: this navigation came from the provider's site,
+	// and a browser sends no SameSite=Strict cookie (the pending login's)
+	// on a redirect of a cross-site navigation; the page's own posts are
+	// same-site.
+	if st, err := s.holdSecond(c, res, rd); err != nil {
 		s.opt.Log.Error("oidc sign-in: no session", "provider", id, "client", c.ClientIP(), "err", err)
 		s.showLoginForm(c, http.StatusServiceUnavailable, rd, "Signing in is not possible right now. Please try again later.")
 		return
-	} else if held {
-		c.Redirect(http.StatusSeeOther, "/login/factor")
+	} else if st != nil {
+		s.showFactor(c, http.StatusOK, st, "", "")
 		return
 	}
 	if _, err := s.mint(c, req, res); err != nil {
