@@ -41,7 +41,7 @@ type federatedStack struct {
 	dir *testldap.Server
 }
 
-func startFederatedStack(t *testing.T) *federatedStack {
+func startFederatedStack(t *testing.T, env ...string) *federatedStack {
 	t.Helper()
 	begin := time.Now()
 	ssoBin, apiBin := testproc.Build(t, "./cmd/sso"), testproc.Build(t, "./cmd/demoapi")
@@ -58,7 +58,7 @@ func startFederatedStack(t *testing.T) *federatedStack {
 		t.Fatal(err)
 	}
 	apiProc := s.startProcess(t, "demoapi", apiBin, []string{"DEMOAPI_LISTEN=127.0.0.1:0"})
-	ssoProc := s.startProcess(t, "sso", ssoBin, []string{
+	ssoProc := s.startProcess(t, "sso", ssoBin, append([]string{
 		"SSO_LISTEN=127.0.0.1:0",
 		"SSO_COOKIE_DOMAINS=" + domain,
 		"SSO_COOKIE_SECURE=true",
@@ -83,7 +83,7 @@ func startFederatedStack(t *testing.T) *federatedStack {
 		"SSO_OIDC_ALLOWED_EMAIL_DOMAINS=" + domain,
 		"SSO_OIDC_USER_PREFIX=corp:",
 		"SSO_LOG_LEVEL=info",
-	})
+	}, env...))
 	apiAddr, ssoAddr := s.waitListening(t, apiProc), s.waitListening(t, ssoProc)
 	s.api = startRecorder(t, apiAddr)
 
