@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -25,6 +26,28 @@ type FactorPolicy struct {
 
 // MaxFactorAge bounds max_age: a day; longer is a configuration mistake.
 const MaxFactorAge = 24 * time.Hour
+
+// authQueryKeys are the parameters /auth's query may hold (nginx's
+// $sso_auth_query).
+var authQueryKeys = map[string]bool{"group": true, "factor": true, "max_age": true}
+
+// ParseAuthQuery parses /auth's raw query strictly. url.Values drops a
+// pair it cannot parse (one with a semicolon, a bad escape) and nothing
+// reads an unknown key, so "?group=a;group=b", "?factor=2;max_age=1m" or
+// "?max-age=1m" would check less than nginx's configuration says: such a
+// query is an error instead.
+func ParseAuthQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cannot be parsed (parameters are separated by &): %w", err)
+	}
+	for k := range q {
+		if !authQueryKeys[k] {
+			return nil, fmt.Errorf("unknown parameter %q: only group, factor and max_age", k)
+		}
+	}
+	return q, nil
+}
 
 // ParseFactorPolicy reads factor (1 or 2) and max_age (a Go duration such
 // as 10m, or whole seconds) from /auth's query, as nginx passes them per

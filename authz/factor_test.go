@@ -180,3 +180,31 @@ func TestAuthFactorPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthQueryFailsClosed: a policy nginx spelled wrong is a 400 (a 500
+// at nginx), never a weaker check: Go's URL parser drops a pair with a
+// semicolon and unknown keys would be ignored, so "?factor=2;max_age=1m",
+// "?group=a;group=b", "?Factor=2" or "?max-age=…" would have let a session
+// through without the second factor or the group.
+func TestAuthQueryFailsClosed(t *testing.T) {
+	f := newFixture(t, nil)
+	plain := f.login(t, "alice")
+	for _, q := range []string{
+		"/auth?factor=2;max_age=1m", "/auth?group=nobody;group=other", "/auth?Factor=2", "/auth?factor=2&max-age=1m",
+		"/auth?groups=nobody", "/auth?group=nobody&x=1", "/auth?factor=2&max_age=1m%", "/auth?%zz=1",
+	} {
+		w := f.serve(withCookie(authRequest(q), plain))
+		if w.Code != http.StatusBadRequest || w.Header().Get("X-Auth-Error") != "bad_auth_query" {
+			t.Errorf("%s: %d %q, want 400 bad_auth_query", q, w.Code, w.Header().Get("X-Auth-Error"))
+		}
+	}
+	// What nginx renders still works.
+	for q, want := range map[string]int{
+		"/auth?group=nobody": http.StatusForbidden, "/auth?factor=2": http.StatusUnauthorized, "/auth?factor=1": http.StatusOK,
+		"/auth?group=nobody&group=other&factor=2&max_age=10m": http.StatusForbidden, "/auth?": http.StatusOK,
+	} {
+		if w := f.serve(withCookie(authRequest(q), plain)); w.Code != want {
+			t.Errorf("%s: %d, want %d", q, w.Code, want)
+		}
+	}
+}

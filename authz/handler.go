@@ -160,14 +160,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Parsing the query allocates; most /auth requests have none.
+	var q url.Values
 	if r.URL.RawQuery != "" {
-		if groups := r.URL.Query()["group"]; len(groups) > 0 && !id.InGroup(groups...) {
+		var err error
+		if q, err = ParseAuthQuery(r.URL.RawQuery); err != nil {
+			// A mistake in nginx's configuration: nginx turns this into a
+			// 500, so the location fails closed until it is fixed, where
+			// a dropped pair would have been a weaker check.
+			h.observe(ResultError, id.Method)
+			reply(http.StatusBadRequest, "bad_auth_query", "/auth query: "+err.Error(), "")
+			return
+		}
+		if groups := q["group"]; len(groups) > 0 && !id.InGroup(groups...) {
 			h.observe(ResultForbidden, id.Method)
 			reply(http.StatusForbidden, "forbidden", "requires membership of one of: "+strings.Join(groups, ", "), "")
 			return
 		}
 	}
-	if !h.factorOK(w, r, id, originalURL, reply) {
+	if !h.factorOK(w, q, id, originalURL, reply) {
 		return
 	}
 	if amr := amrHeader(id); amr != "" {
@@ -393,11 +403,11 @@ func writeJSON(w http.ResponseWriter, status int, code, msg, login string) {
 // an authenticated request and answers when it fails: 400 for a policy
 // nginx spelled wrong, 401 with the hub's step-up page for a session
 // without the factor, 403 for an API key or JWT (nothing to step up).
-func (h *Handler) factorOK(w http.ResponseWriter, r *http.Request, id Identity, originalURL string, reply func(status int, code, msg, login string)) bool {
-	if r.URL.RawQuery == "" {
-		return true // no factor policy; parsing the query allocates
+func (h *Handler) factorOK(w http.ResponseWriter, q url.Values, id Identity, originalURL string, reply func(status int, code, msg, login string)) bool {
+	if len(q) == 0 {
+		return true // no factor policy
 	}
-	fp, err := ParseFactorPolicy(r.URL.Query())
+	fp, err := ParseFactorPolicy(q)
 	if err != nil {
 		// A mistake in nginx's configuration: nginx turns this into a 500,
 		// so the location fails closed until it is fixed.

@@ -97,6 +97,7 @@ func fakeSSO(loginBase, cookieName string, rec *seen) http.Handler {
 			h.Set("X-Auth-Email", "alice@example.test")
 			h.Set("X-Auth-Groups", "admins,dev")
 			h.Set("X-Auth-Token", "jwt.for.upstream")
+			h.Set("X-Auth-AMR", "pwd")
 			w.WriteHeader(http.StatusOK)
 		case "empty":
 			w.WriteHeader(http.StatusOK)
@@ -310,6 +311,7 @@ func TestNginxIntegration(t *testing.T) {
 		"X-Auth-Email":      "mallory@evil.test",
 		"X-Auth-Groups":     "admins",
 		"X-Auth-Token":      "forged",
+		"X-Auth-AMR":        "pwd,otp,hwk", // a second factor never passed
 		"X-Forwarded-For":   "203.0.113.9",
 		"X-Forwarded-Host":  "evil.test",
 		"X-Forwarded-Proto": "http",
@@ -321,7 +323,7 @@ func TestNginxIntegration(t *testing.T) {
 		}
 		got := wantOneUpstream(t)
 		for k, want := range map[string]string{"X-Auth-User": "alice", "X-Auth-Email": "alice@example.test",
-			"X-Auth-Groups": "admins,dev", "X-Auth-Token": "jwt.for.upstream", "X-Forwarded-For": "127.0.0.1",
+			"X-Auth-Groups": "admins,dev", "X-Auth-Token": "jwt.for.upstream", "X-Auth-AMR": "pwd", "X-Forwarded-For": "127.0.0.1",
 			"X-Forwarded-Proto": "https", "X-Forwarded-Host": strings.TrimPrefix(api(""), "https://")} {
 			if v := got.Header.Values(k); len(v) != 1 || v[0] != want {
 				t.Errorf("upstream %s = %q, want [%q]", k, v, want)
@@ -345,7 +347,7 @@ func TestNginxIntegration(t *testing.T) {
 			t.Fatalf("status = %d, want 200", r.status)
 		}
 		got := wantOneUpstream(t)
-		for _, k := range []string{"X-Auth-User", "X-Auth-Email", "X-Auth-Groups", "X-Auth-Token"} {
+		for _, k := range []string{"X-Auth-User", "X-Auth-Email", "X-Auth-Groups", "X-Auth-Token", "X-Auth-Amr"} {
 			if v, ok := got.Header[k]; ok {
 				t.Errorf("upstream got %s = %q, want no such header", k, v)
 			}

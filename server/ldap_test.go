@@ -25,7 +25,7 @@ type ldapEnv struct {
 	events []login.Event
 }
 
-func newLDAPEnv(t *testing.T) *ldapEnv {
+func newLDAPEnv(t *testing.T, opts ...envOption) *ldapEnv {
 	t.Helper()
 	s := testldap.Start(t)
 	d, err := ldapusers.New(ldapusers.Config{
@@ -37,7 +37,7 @@ func newLDAPEnv(t *testing.T) *ldapEnv {
 	}
 	t.Cleanup(func() { _ = d.Close() })
 	le := &ldapEnv{dir: s}
-	le.env = newEnv(t, func(o *server.Options) {
+	le.env = newEnv(t, append([]envOption{func(o *server.Options) {
 		o.Users = nil
 		o.Password = login.Password{Checker: d, Source: "ldap"}
 		o.Regulation = server.Regulation{MaxRetries: 3, FindTime: time.Minute, BanTime: time.Minute}
@@ -47,7 +47,7 @@ func newLDAPEnv(t *testing.T) *ldapEnv {
 			le.events = append(le.events, ev)
 			le.mu.Unlock()
 		})
-	})
+	}}, opts...)...)
 	return le
 }
 

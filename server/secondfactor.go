@@ -148,16 +148,24 @@ func qrURL(png []byte) template.URL {
 // one, the login is held (no session yet), the browser gets the pending
 // cookie and is sent to the second-factor page, and it returns true.
 func (s *Server) secondStep(c *gin.Context, res login.Result, rd string) (bool, error) {
+	st, err := s.holdSecond(c, res, rd)
+	return st != nil, err
+}
+
+// holdSecond is secondStep returning whom the second-factor page is for
+// (nil: not held), for a caller that shows that page at once.
+func (s *Server) holdSecond(c *gin.Context, res login.Result, rd string) (*factorState, error) {
 	need, err := s.pipe.NeedSecond(c.Request.Context(), res.Identity, res.Factors)
 	if err != nil || !need.Second {
-		return false, err
+		return nil, err
 	}
 	ck, err := s.pipe.Hold(c.Request.Context(), res, rd, need.Enrol)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	http.SetCookie(c.Writer, ck)
-	return true, nil
+	pd := &login.Pending{Identity: res.Identity, Factors: res.Factors, RD: rd, Enrol: need.Enrol, ID: ck.Value}
+	return &factorState{pending: pd, user: res.Identity.User, email: res.Identity.Email}, nil
 }
 
 // factorPage is GET /login/factor: the second step of a login, or a
