@@ -229,7 +229,7 @@ const (
 // (wrapping the mfa error), *BlockedError, ErrBusy, or an outage.
 func (p *Pipeline) CheckSecond(ctx context.Context, req Request, user string, kind SecondKind, check func(context.Context) (mfa.Result, error)) (session.Factor, mfa.Result, error) {
 	name, source := SplitMFAUser(user)
-	ev := Event{Source: source, User: name, ClientIP: req.ClientIP, Via: req.Via, Detail: string(kind)}
+	ev := Event{Source: source, User: name, ClientIP: req.ClientIP, UserAgent: session.UserAgentSummary(req.UserAgent), Via: req.Via, Detail: string(kind)}
 	refused := func(err error) bool {
 		return errors.Is(err, mfa.ErrInvalidCode) || errors.Is(err, mfa.ErrNotEnrolled) || errors.Is(err, mfa.ErrInvalidResponse)
 	}

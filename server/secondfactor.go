@@ -382,7 +382,7 @@ func (s *Server) confirmTOTP(c *gin.Context, user, via string, fail func(msg str
 	switch {
 	case err == nil:
 		http.SetCookie(c.Writer, mfa.ClearCeremonyCookie(secure))
-		s.secondEvent(c.Request.Context(), login.EventEnrolled, mfa.AMROTP, user, c.ClientIP(), via, login.SecondTOTP)
+		s.secondEvent(c, login.EventEnrolled, mfa.AMROTP, user, via, login.SecondTOTP)
 		return f, true
 	case errors.Is(err, mfa.ErrInvalidCode):
 		fail("That code did not match. Check the app's clock and try the next code.", http.StatusUnauthorized)
@@ -405,7 +405,7 @@ func (s *Server) showNewCodes(c *gin.Context, user, next string) {
 		s.fail(c, err)
 		return
 	}
-	s.secondEvent(c.Request.Context(), login.EventEnrolled, mfa.AMROTP, user, c.ClientIP(), "form", login.SecondRecovery)
+	s.secondEvent(c, login.EventEnrolled, mfa.AMROTP, user, "form", login.SecondRecovery)
 	s.renderFactor(c, http.StatusOK, "codes.html", factorData{Title: "Recovery codes", Codes: codes, Next: next}, false)
 }
 
@@ -577,7 +577,7 @@ func (s *Server) enrolPasskeyFinish(c *gin.Context) {
 		s.fail(c, passkeyError(err))
 		return
 	}
-	s.auditSecond(c.Request.Context(), login.EventEnrolled, f.Method, st.user, c.ClientIP(), login.SecondPasskey)
+	s.auditSecond(c, login.EventEnrolled, f.Method, st.user, login.SecondPasskey)
 	target, err := s.completeSecond(c, st, f, "")
 	if errors.Is(err, login.ErrNoPending) {
 		s.fail(c, errNoPending)

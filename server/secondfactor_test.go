@@ -282,6 +282,10 @@ func TestTOTPEndToEnd(t *testing.T) {
 		if strings.HasPrefix(name, "second_factor_") && a["user"] != "alice" {
 			t.Errorf("%s event without the user: %v", name, a)
 		}
+		// docs/audit.md: user_agent is a common field, second factors too.
+		if strings.HasPrefix(name, "second_factor_") && a["user_agent"] != goUA {
+			t.Errorf("%s event: user_agent %v, want %q: %v", name, a["user_agent"], goUA, a)
+		}
 	}
 	for _, want := range []string{"second_factor_enrolled/ok", "second_factor_succeeded/ok", "second_factor_failed/replay", "second_factor_removed/ok"} {
 		if !seen[want] {
@@ -290,6 +294,9 @@ func TestTOTPEndToEnd(t *testing.T) {
 	}
 	noSecrets(t, logs, map[string]string{"TOTP secret": secret, "first code": enrolCode, "recovery code": rc})
 }
+
+// goUA is the summary of the test client's User-Agent (Go-http-client/1.1).
+var goUA = session.UserAgentSummary("Go-http-client/1.1")
 
 // TestSecondFactorRegulated: wrong codes count like wrong passwords.
 func TestSecondFactorRegulated(t *testing.T) {

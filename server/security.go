@@ -2,7 +2,6 @@ package server
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -186,7 +185,7 @@ func (s *Server) totpRemove(c *gin.Context) {
 		return
 	}
 	if err == nil {
-		s.auditSecond(c.Request.Context(), login.EventRemoved, mfa.AMROTP, mfaUser(sess), c.ClientIP(), login.SecondTOTP)
+		s.auditSecond(c, login.EventRemoved, mfa.AMROTP, mfaUser(sess), login.SecondTOTP)
 	}
 	c.Redirect(http.StatusSeeOther, securityPath+"?done=totp-removed")
 }
@@ -256,7 +255,7 @@ func (s *Server) registerFinish(c *gin.Context) {
 	if info.Synced {
 		amr = mfa.AMRSoftwareKey
 	}
-	s.auditSecond(c.Request.Context(), login.EventEnrolled, amr, mfaUser(sess), c.ClientIP(), login.SecondPasskey)
+	s.auditSecond(c, login.EventEnrolled, amr, mfaUser(sess), login.SecondPasskey)
 	c.JSON(http.StatusOK, gin.H{"id": info.ID, "name": info.Name, "redirect": securityPath + "?done=passkey"})
 }
 
@@ -275,19 +274,22 @@ func (s *Server) registerRemove(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.auditSecond(c.Request.Context(), login.EventRemoved, "", mfaUser(sess), c.ClientIP(), login.SecondPasskey)
+	s.auditSecond(c, login.EventRemoved, "", mfaUser(sess), login.SecondPasskey)
 	c.Redirect(http.StatusSeeOther, securityPath+"?done=passkey-removed")
 }
 
 // auditSecond tells the pipeline's observers of a second-factor change of
 // key (a login.MFAUser key: the event names the user and source apart).
-func (s *Server) auditSecond(ctx context.Context, kind login.EventKind, amr, key, client string, what login.SecondKind) {
-	s.secondEvent(ctx, kind, amr, key, client, "account", what)
+func (s *Server) auditSecond(c *gin.Context, kind login.EventKind, amr, key string, what login.SecondKind) {
+	s.secondEvent(c, kind, amr, key, "account", what)
 }
 
-func (s *Server) secondEvent(ctx context.Context, kind login.EventKind, amr, key, client, via string, what login.SecondKind) {
+// secondEvent tells the observers of a second-factor change made by the
+// request c, with its client address and user agent (as for logins).
+func (s *Server) secondEvent(c *gin.Context, kind login.EventKind, amr, key, via string, what login.SecondKind) {
 	user, source := login.SplitMFAUser(key)
-	s.pipe.Observe(ctx, login.Event{Kind: kind, Method: amr, User: user, Source: source, ClientIP: client, Via: via, Detail: string(what)})
+	s.pipe.Observe(c.Request.Context(), login.Event{Kind: kind, Method: amr, User: user, Source: source, ClientIP: c.ClientIP(),
+		UserAgent: session.UserAgentSummary(c.Request.UserAgent()), Via: via, Detail: string(what)})
 }
 
 // mfaUser is the key of sess's user's second factors: a provider's or the
