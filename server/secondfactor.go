@@ -31,7 +31,7 @@ var (
 	errBadPasskey   = &apiError{http.StatusUnauthorized, "invalid_passkey", "the passkey's answer did not verify"}
 	errBadName      = &apiError{http.StatusBadRequest, "bad_request", "a passkey name has at most 64 printable characters"}
 	errTooManyPK    = &apiError{http.StatusConflict, "too_many_passkeys", "this account has the most passkeys allowed; remove one first"}
-	errNeedSecond   = &apiError{http.StatusForbidden, "second_factor_required", "this change needs a session with a second factor: pass it at /login/factor first"}
+	errNeedSecond   = &apiError{http.StatusForbidden, "second_factor_required", "this change needs a second factor passed in the last 10 minutes: pass it at /login/factor first"}
 )
 
 // factorData is what factor.html, security.html and codes.html show.

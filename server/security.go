@@ -25,12 +25,21 @@ func (s *Server) securityURL(rd string) string {
 	return securityPath
 }
 
+// recentSecond is how recent a session's second factor must be for a
+// change of factors on the account security page (removing one, adding
+// another, new recovery codes, the passwordless mark). A session lives
+// for hours; without this a stolen session cookie could mint recovery
+// codes, or add its own passkey, that outlive the session. An older
+// factor is confirmed again through the step-up link.
+const recentSecond = 10 * time.Minute
+
 // securitySession is the session of an account security request. Without
 // one the browser is sent to sign in. A user who has a second factor may
-// look at the page with a password-only session, but changes need a
-// session that passed it (a stolen password alone must not remove or add
-// factors): for them (change true) such a session is refused. stepUp
-// tells the page to offer that step. ok false: answered.
+// look at the page with any session, but changes need a session that
+// passed it within recentSecond (a stolen password or session cookie
+// alone must not remove or add factors): for them (change true) any other
+// session is refused. stepUp tells the page to offer that step. A user
+// with no factor yet may enrol a first one. ok false: answered.
 func (s *Server) securitySession(c *gin.Context, rd string, change bool) (sess *session.Session, stepUp, ok bool) {
 	sess, amb, ok := s.pageSessions(c)
 	if !ok {
@@ -48,7 +57,7 @@ func (s *Server) securitySession(c *gin.Context, rd string, change bool) (sess *
 		}
 		return nil, false, false
 	}
-	if login.HasSecond(sess.Factors, time.Time{}) {
+	if login.HasSecond(sess.Factors, s.opt.Now().Add(-recentSecond)) {
 		return sess, false, true
 	}
 	totp, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), mfaUser(sess), "")
