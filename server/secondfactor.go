@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/example/sso/authz"
+	"github.com/example/sso/cookiedomain"
 	"github.com/example/sso/login"
 	"github.com/example/sso/mfa"
 	"github.com/example/sso/session"
@@ -31,6 +33,7 @@ var (
 	errBadPasskey   = &apiError{http.StatusUnauthorized, "invalid_passkey", "the passkey's answer did not verify"}
 	errBadName      = &apiError{http.StatusBadRequest, "bad_request", "a passkey name has at most 64 printable characters"}
 	errTooManyPK    = &apiError{http.StatusConflict, "too_many_passkeys", "this account has the most passkeys allowed; remove one first"}
+	errNoPasskeys   = &apiError{http.StatusNotFound, "passkeys_unavailable", "passkeys need the login hub's address (SSO_LOGIN_URL) under a cookie domain"}
 	errNeedSecond   = &apiError{http.StatusForbidden, "second_factor_required", "this change needs a second factor passed in the last 10 minutes: pass it at /login/factor first"}
 )
 
@@ -119,24 +122,35 @@ func (s *Server) factorState(c *gin.Context) (*factorState, bool, error) {
 	return &factorState{sess: sess, user: mfaUser(sess), name: sess.User, email: sess.Email}, true, nil
 }
 
-// passkeys is the relying party of the request's host: its parent cookie
-// domain, with the host's own origin.
-func (s *Server) passkeys(c *gin.Context) (*mfa.Passkeys, error) {
-	host := s.requestHost(c.Request)
-	parent, err := s.opt.Cookies.For(host)
-	if err != nil {
-		return nil, &login.HostError{Host: host, Err: err}
+// passkeys is the hub's WebAuthn relying party (hubPasskeys).
+func (s *Server) passkeys(*gin.Context) (*mfa.Passkeys, error) {
+	if s.hubRP == nil {
+		return nil, errNoPasskeys
 	}
-	scheme := "https"
-	if strings.HasPrefix(s.hubOrigin, "http://") {
-		scheme = "http"
-	}
-	return s.opt.MFA.Passkeys(mfa.RP{ID: parent, Origins: []string{scheme + "://" + strings.ToLower(host)}})
+	return s.hubRP, nil
 }
 
-func (s *Server) rpID(c *gin.Context) string {
-	parent, _ := s.opt.Cookies.For(s.requestHost(c.Request))
-	return parent
+// hubPasskeys is the hub's WebAuthn relying party: the parent cookie
+// domain of the hub's host as RP ID (so a credential serves every
+// sibling's login redirect), and the hub's own origin, from LoginURL, as
+// the only origin a ceremony's clientData may name. Never derived from a
+// request's Host or X-Forwarded-Host: those would make a sibling page's
+// origin acceptable, and a sibling (a compromised or user-content app)
+// could then run ceremonies for the hub.
+func hubPasskeys(m *mfa.Manager, cookies *cookiedomain.Policy, hubHost, hubOrigin string) (*mfa.Passkeys, error) {
+	parent, err := cookies.For(hubHost)
+	if err != nil {
+		return nil, fmt.Errorf("the login hub's host %q is under no cookie domain: %w", hubHost, err)
+	}
+	return m.Passkeys(mfa.RP{ID: parent, Origins: []string{hubOrigin}})
+}
+
+// rpID is the relying party id of the hub's passkeys ("" when there are none).
+func (s *Server) rpID(*gin.Context) string {
+	if s.hubRP == nil {
+		return ""
+	}
+	return s.hubRP.RPID()
 }
 
 func qrURL(png []byte) template.URL {

@@ -148,6 +148,10 @@ type Server struct {
 	// upstream APIs behind /auth, but a page allowed to read /api/session
 	// reads the CSRF token too, and can then act as the user at the hub.
 	apiCORS *cors.Policy
+	// hubRP is the WebAuthn relying party (hubPasskeys), or why there is
+	// none (hubRPErr).
+	hubRP    *mfa.Passkeys
+	hubRPErr error
 	// pipe runs logins: regulation, password checks, session minting.
 	pipe *login.Pipeline
 	// keyMu serialises API key creation, so the per-user limit holds.
@@ -235,6 +239,12 @@ func New(opt Options) (*Server, error) {
 	s.hubOrigin = strings.ToLower(u.Scheme + "://" + u.Host)
 	if s.apiCORS, err = HubAPIPolicy(opt.CORS, s.hubOrigin, opt.LoginOrigins); err != nil {
 		return nil, fmt.Errorf("server: CORS policy of the hub's API: %w", err)
+	}
+	if opt.MFA != nil {
+		s.hubRP, s.hubRPErr = hubPasskeys(opt.MFA, opt.Cookies, u.Hostname(), s.hubOrigin)
+		if s.hubRPErr != nil {
+			opt.Log.Warn("passkeys are not available", "setting", "SSO_LOGIN_URL", "err", s.hubRPErr)
+		}
 	}
 	s.formCSP = formCSP(opt.Cookies.Domains(), opt.Cookies)
 	s.engine = s.routes()
