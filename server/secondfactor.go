@@ -44,6 +44,9 @@ type factorData struct {
 	Enrol, None, StepUp, TOTP, Passkeys, Script bool
 	// security.html
 	Enrolling, Required bool
+	// RevokeOthers offers to sign out the other sessions (after a first
+	// factor; codes.html and security.html).
+	RevokeOthers bool
 	StepUpURL           string // changes need the second factor first
 	Passwordless        bool   // passkeys may be set up for passwordless sign-in
 	RecoveryLeft        int
@@ -278,7 +281,7 @@ func (s *Server) factorSubmit(c *gin.Context) {
 	if s.factorFailed(c, st, rd, err) {
 		return
 	}
-	target, err := s.completeSecond(c, st, f, rd)
+	target, _, err := s.completeSecond(c, st, f, rd)
 	if errors.Is(err, login.ErrNoPending) {
 		s.showLoginForm(c, http.StatusBadRequest, rd, "Your sign-in expired. Please sign in again.")
 		return
@@ -318,31 +321,33 @@ func (s *Server) factorFailed(c *gin.Context, st *factorState, rd string, err er
 
 // completeSecond turns a passed second factor into a session: the pending
 // login is used up and minted with both factors, or the session stepping
-// up is replaced by one with the new factor. It returns where to go.
-func (s *Server) completeSecond(c *gin.Context, st *factorState, f session.Factor, rd string) (string, error) {
+// up is replaced by one with the new factor. It returns where to go and
+// the new session.
+func (s *Server) completeSecond(c *gin.Context, st *factorState, f session.Factor, rd string) (string, *session.Session, error) {
 	ctx := c.Request.Context()
 	req := s.loginRequest(c, "form")
 	if st.pending != nil {
 		pd, err := s.pipe.Held(ctx, c.Request, true)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if pd.Identity.MFAUser() != st.user {
-			return "", login.ErrNoPending
+			return "", nil, login.ErrNoPending
 		}
 		res := login.Result{Identity: pd.Identity, Factors: append(pd.Factors, f)}
-		if _, err := s.mint(c, req, res); err != nil {
-			return "", err
+		m, err := s.mint(c, req, res)
+		if err != nil {
+			return "", nil, err
 		}
 		http.SetCookie(c.Writer, s.pipe.ClearPendingCookie())
-		return s.redirectTarget(pd.RD), nil
+		return s.redirectTarget(pd.RD), m.Session, nil
 	}
 	m, err := s.pipe.StepUp(ctx, st.sess, f, req)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	http.SetCookie(c.Writer, m.Cookie)
-	return s.redirectTarget(rd), nil
+	return s.redirectTarget(rd), m.Session, nil
 }
 
 // enrolSubmit is POST /login/factor/enrol: the first code of the TOTP a
@@ -365,7 +370,7 @@ func (s *Server) enrolSubmit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	target, err := s.completeSecond(c, st, f, "")
+	target, sess, err := s.completeSecond(c, st, f, "")
 	if errors.Is(err, login.ErrNoPending) {
 		s.showLoginForm(c, http.StatusBadRequest, "", "Your sign-in expired. Please sign in again.")
 		return
@@ -375,7 +380,8 @@ func (s *Server) enrolSubmit(c *gin.Context) {
 		return
 	}
 	s.dropFormNonce(c)
-	s.showNewCodes(c, st.user, target)
+	// A required-group member enrols only with nothing enrolled: the first factor.
+	s.showNewCodes(c, st.user, target, sess.CSRFToken)
 }
 
 // confirmTOTP confirms the TOTP enrolment of the request's ceremony cookie
@@ -413,14 +419,18 @@ func (s *Server) confirmTOTP(c *gin.Context, user, via string, fail func(msg str
 }
 
 // showNewCodes makes user's recovery codes afresh and shows them once.
-func (s *Server) showNewCodes(c *gin.Context, user, next string) {
+// revokeCSRF, when set (the CSRF token of the request's new session),
+// offers to sign out the user's other sessions: after a first factor,
+// sessions from before it (a stolen password's) still work otherwise.
+func (s *Server) showNewCodes(c *gin.Context, user, next, revokeCSRF string) {
 	codes, err := s.opt.MFA.NewRecoveryCodes(c.Request.Context(), user)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	s.secondEvent(c, login.EventEnrolled, mfa.AMROTP, user, "form", login.SecondRecovery)
-	s.renderFactor(c, http.StatusOK, "codes.html", factorData{Title: "Recovery codes", Codes: codes, Next: next}, false)
+	s.renderFactor(c, http.StatusOK, "codes.html", factorData{Title: "Recovery codes", Codes: codes, Next: next,
+		CSRFToken: revokeCSRF, RevokeOthers: revokeCSRF != ""}, false)
 }
 
 // checkFactorToken admits a JSON call of the second-factor page: the hub's
@@ -506,7 +516,7 @@ func (s *Server) passkeyFinish(c *gin.Context) {
 		s.fail(c, passkeyError(err))
 		return
 	}
-	target, err := s.completeSecond(c, st, f, c.Query("rd"))
+	target, _, err := s.completeSecond(c, st, f, c.Query("rd"))
 	if errors.Is(err, login.ErrNoPending) {
 		s.fail(c, errNoPending)
 		return
@@ -592,7 +602,7 @@ func (s *Server) enrolPasskeyFinish(c *gin.Context) {
 		return
 	}
 	s.auditSecond(c, login.EventEnrolled, f.Method, st.user, login.SecondPasskey)
-	target, err := s.completeSecond(c, st, f, "")
+	target, _, err := s.completeSecond(c, st, f, "")
 	if errors.Is(err, login.ErrNoPending) {
 		s.fail(c, errNoPending)
 		return

@@ -97,7 +97,7 @@ func (s *Server) securityPage(c *gin.Context) {
 }
 
 var securityNotices = map[string]string{
-	"passkey": "Passkey added.", "passkey-removed": "Passkey removed.", "totp-removed": "Authenticator app removed.",
+	"passkey": "Passkey added.", "first-factor": "Second factor added.", "passkey-removed": "Passkey removed.", "totp-removed": "Authenticator app removed.",
 	"passwordless-on": "The passkey now signs you in without a password.", "passwordless-off": "The passkey no longer signs you in without a password.",
 }
 
@@ -123,7 +123,7 @@ func (s *Server) showSecurity(c *gin.Context, status int, sess *session.Session,
 	d := factorData{Title: "Account security", Error: msg, Notice: securityNotices[notice], User: sess.User,
 		CSRFToken: sess.CSRFToken, TOTP: totp, RecoveryLeft: left, Credentials: creds,
 		Required: s.pipe.Required(login.Identity{Groups: sess.Groups}), StepUpURL: stepUpURL(stepUp, s.securityURL(rd)),
-		Passwordless: s.passwordlessFor(sess.Source)}
+		Passwordless: s.passwordlessFor(sess.Source), RevokeOthers: notice == "first-factor"}
 	if _, ok := s.checkedRD(rd); ok {
 		d.RD = s.redirectTarget(rd)
 	}
@@ -175,11 +175,25 @@ func (s *Server) totpConfirm(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if left == 0 {
-		s.showNewCodes(c, mfaUser(sess), s.securityURL(rd))
+	// The app is the first factor when there is no passkey either.
+	_, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), mfaUser(sess), "")
+	if err != nil {
+		s.fail(c, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, s.securityURL(rd))
+	if left == 0 {
+		revoke := ""
+		if keys == 0 {
+			revoke = m.Session.CSRFToken
+		}
+		s.showNewCodes(c, mfaUser(sess), s.securityURL(rd), revoke)
+		return
+	}
+	next := s.securityURL(rd)
+	if keys == 0 {
+		next = securityPath + "?done=first-factor"
+	}
+	c.Redirect(http.StatusSeeOther, next)
 }
 
 // totpRemove is POST /account/security/totp/remove.
@@ -206,7 +220,7 @@ func (s *Server) recoveryNew(c *gin.Context) {
 	if !ok || !s.securityCSRF(c, sess) {
 		return
 	}
-	s.showNewCodes(c, mfaUser(sess), securityPath)
+	s.showNewCodes(c, mfaUser(sess), securityPath, "")
 }
 
 // registerBegin is POST /account/security/passkeys/begin (JSON).
@@ -265,7 +279,12 @@ func (s *Server) registerFinish(c *gin.Context) {
 		amr = mfa.AMRSoftwareKey
 	}
 	s.auditSecond(c, login.EventEnrolled, amr, mfaUser(sess), login.SecondPasskey)
-	c.JSON(http.StatusOK, gin.H{"id": info.ID, "name": info.Name, "redirect": securityPath + "?done=passkey"})
+	done := "passkey"
+	totp, keys, err := s.opt.MFA.Enrolled(c.Request.Context(), mfaUser(sess), "")
+	if err == nil && !totp && keys == 1 {
+		done = "first-factor" // the page offers to sign out the other sessions
+	}
+	c.JSON(http.StatusOK, gin.H{"id": info.ID, "name": info.Name, "redirect": securityPath + "?done=" + done})
 }
 
 // registerRemove is POST /account/security/passkeys/remove (form: id).
