@@ -62,11 +62,15 @@ func TestPasskeyStepUp(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("passkey-name"), "virtual"),
 		chromedp.Click(chromedp.ID("passkey-register")),
 	)
+	// The first factor: the page offers to sign out the other sessions.
 	tb.waitPage("passkey registered", navTimeout, func(p pageState) bool {
-		return strings.Contains(p.URL, "done=passkey") && p.Ready == "complete"
+		return strings.Contains(p.URL, "done=first-factor") && p.Ready == "complete"
 	})
 	if got := tb.text("passkeys"); !strings.Contains(got, "virtual") || !strings.Contains(got, "device-bound") {
 		tb.fatalf("passkeys table after registering: %q (status %q)", got, tb.eval("status", `document.getElementById("webauthn-status").textContent`))
+	}
+	if got := tb.text("revoke-others-submit"); got != "Sign out all other sessions" {
+		tb.fatalf("after the first passkey: sign-out offer %q", got)
 	}
 
 	// The upstream asks for it; the browser gives it and gets through.
@@ -155,7 +159,7 @@ func TestPasskeyPasswordlessSignIn(t *testing.T) {
 		chromedp.Click(chromedp.ID("passkey-register-passwordless")),
 	)
 	tb.waitPage("passkey registered", navTimeout, func(p pageState) bool {
-		return strings.Contains(p.URL, "done=passkey") && p.Ready == "complete"
+		return strings.Contains(p.URL, "done=first-factor") && p.Ready == "complete"
 	})
 	if got := tb.text("passkeys"); !strings.Contains(got, "virtual") || !strings.Contains(got, "yes") {
 		tb.fatalf("passkeys table after registering: %q (status %q)", got, tb.eval("status", `document.getElementById("webauthn-status").textContent`))

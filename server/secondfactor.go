@@ -47,12 +47,12 @@ type factorData struct {
 	// RevokeOthers offers to sign out the other sessions (after a first
 	// factor; codes.html and security.html).
 	RevokeOthers bool
-	StepUpURL           string // changes need the second factor first
-	Passwordless        bool   // passkeys may be set up for passwordless sign-in
-	RecoveryLeft        int
-	Credentials         []mfa.CredentialInfo
-	QR                  template.URL
-	Secret              string
+	StepUpURL    string // changes need the second factor first
+	Passwordless bool   // passkeys may be set up for passwordless sign-in
+	RecoveryLeft int
+	Credentials  []mfa.CredentialInfo
+	QR           template.URL
+	Secret       string
 	// codes.html
 	Codes []string
 	Next  string
