@@ -278,4 +278,13 @@ func TestCheckSecondRegulated(t *testing.T) {
 	if !slices.Contains(k, string(login.EventSecondSucceeded)) || !slices.Contains(k, string(login.EventSecondFailed)) || !slices.Contains(k, string(login.EventLocked)) {
 		t.Fatalf("events %v", k)
 	}
+	// Every second-factor event names the request's user agent (summary),
+	// as the password's do (docs/audit.md's common fields).
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.events {
+		if want := session.UserAgentSummary(req.UserAgent); strings.HasPrefix(string(e.Kind), "second_factor_") && e.UserAgent != want {
+			t.Errorf("%s event: UserAgent %q, want %q", e.Kind, e.UserAgent, want)
+		}
+	}
 }
