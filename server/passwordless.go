@@ -137,7 +137,7 @@ func (s *Server) passwordlessMark(c *gin.Context) {
 		return
 	}
 	on := c.PostForm("on") == "1"
-	err := s.opt.MFA.SetPasswordless(c.Request.Context(), sess.User, c.PostForm("id"), on)
+	err := s.opt.MFA.SetPasswordless(c.Request.Context(), mfaUser(sess), c.PostForm("id"), on)
 	switch {
 	case errors.Is(err, mfa.ErrNotFound):
 		s.fail(c, &apiError{http.StatusNotFound, "not_found", "no such passkey"})
