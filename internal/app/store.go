@@ -213,6 +213,10 @@ func (b *builder) authCache(newClient func() redis.UniversalClient) {
 		b.refuse(RuleAuthCache, label, setting, err, "")
 		return
 	}
+	// Failed publishes are retried in the background; stopped before the
+	// clients close (closers run last first).
+	st.Log = a.Log
+	a.closers = append(a.closers, st.Close)
 	b.sessions = st
 }
 
