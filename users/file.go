@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/example/sso/audit"
+	"github.com/example/sso/internal/limitfile"
 )
 
 // DefaultDebounce is how long Watch waits after the last change it sees in
@@ -108,7 +108,7 @@ func openFile(path string, opt FileOptions, lim limits) (*File, error) {
 	if f.debounce <= 0 {
 		f.debounce = DefaultDebounce
 	}
-	data, err := os.ReadFile(path)
+	data, err := limitfile.Read(path, limitfile.Users)
 	if err != nil {
 		return nil, fmt.Errorf("users: load users file %q: %w", path, err)
 	}
@@ -159,7 +159,7 @@ func (f *File) Reload() error {
 func (f *File) reload(quiet bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	data, err := os.ReadFile(f.path)
+	data, err := limitfile.Read(f.path, limitfile.Users)
 	if err != nil {
 		return f.refuse(err.Error(), err, quiet)
 	}
