@@ -214,7 +214,7 @@ func TestFileReloadSwaps(t *testing.T) {
 		Enabled:  []string{"carol"},
 		Changed:  []string{"dave", "grace"},
 		Revoked:  []string{"alice", "bob"}, // frank was disabled already
-		Rekeyed:  []string{"grace"},       // a password reset
+		Rekeyed:  []string{"grace"},        // a password reset
 	}
 	if got := fmt.Sprintf("%+v", changes[0]); got != fmt.Sprintf("%+v", want) {
 		t.Errorf("Change = %s, want %+v", got, want)
