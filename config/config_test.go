@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -549,6 +550,8 @@ func TestFile(t *testing.T) {
 		{name: "not a mapping", yaml: "- listen\n", wantErr: `line 1: want a mapping of setting: value`},
 		{name: "not yaml", yaml: "listen: [\n", wantErr: `not valid YAML`},
 		{name: "tab indent", yaml: "listen:\n\t- a\n", wantErr: `not valid YAML`},
+		// The wrong file (SSO_CONFIG=/etc/shadow): its lines are not echoed.
+		{name: "not a setting name", yaml: "root:*:19000:0:99999:7:: x\n", wantErr: `line 1: unknown key (23 characters, not shown: not a setting name; is SSO_CONFIG the right file?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -575,6 +578,51 @@ func TestFile(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), path) && !strings.HasPrefix(lines[0], "SSO_") {
 				t.Errorf("Load(%q) error %q names neither the file nor a setting", tc.yaml, err)
+			}
+		})
+	}
+}
+
+// Files settings name are read only when regular and small: /dev/zero
+// must not fill the memory, a FIFO must not block the start-up.
+func TestConfigFileNotRegularOrTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", 1<<20)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	usersFifo := filepath.Join(dir, "users.yml")
+	if err := syscall.Mkfifo(usersFifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"/dev/zero", map[string]string{"SSO_CONFIG": "/dev/zero"}, `SSO_CONFIG="/dev/zero": cannot read: not a regular file: a device`},
+		{"FIFO", map[string]string{"SSO_CONFIG": fifo}, `cannot read: not a regular file: a named pipe`},
+		{"over 1 MiB", map[string]string{"SSO_CONFIG": big}, `cannot read: too large: 1048579 bytes, at most 1 MiB`},
+		{"users file FIFO", map[string]string{"SSO_USERS_FILE": usersFifo}, `SSO_USERS_FILE="` + usersFifo + `": is not a regular file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := prodEnv(t)
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			done := make(chan error, 1)
+			go func() { _, err := Load(nil, getenv(env)); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Load error = %v, want one containing %q", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Load did not return within 10s")
 			}
 		})
 	}

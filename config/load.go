@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/example/sso/internal/limitfile"
 )
 
 // SettingError reports one bad setting. Its message is one line that names
@@ -121,7 +122,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fileVals := map[string]fileValue{}
 	var fileOIDC []fileProvider
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := limitfile.Read(path, limitfile.Small)
 		if err != nil {
 			return Config{}, &SettingError{Setting: "SSO_CONFIG", Value: path, Source: pathNote, Msg: "cannot read: " + pathErrMsg(err)}
 		}
@@ -314,6 +315,30 @@ type fileValue struct {
 	line  int
 }
 
+// keyLike reports whether k could be a setting's name: what a
+// configuration file holds. Anything else (a line of /etc/shadow, a
+// secret pasted in the wrong place) is not echoed into the logs.
+func keyLike(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// shownKey is how an unknown key is named in an error: quoted when it
+// looks like a setting's name, else by its length only.
+func shownKey(k string) string {
+	if keyLike(k) {
+		return fmt.Sprintf("%q", k)
+	}
+	return fmt.Sprintf("(%d characters, not shown: not a setting name; is SSO_CONFIG the right file?)", len(k))
+}
+
 // parseFile reads the YAML configuration file, and its oidc_providers
 // list apart. It returns a nil map when data is not a YAML mapping at all.
 func parseFile(path string, data []byte) (map[string]fileValue, []fileProvider, []error) {
@@ -356,8 +381,8 @@ func parseFile(path string, data []byte) (map[string]fileValue, []fileProvider, 
 		}
 		s, ok := byKey[k.Value]
 		if !ok || k.Kind != yaml.ScalarNode {
-			msg := fmt.Sprintf("line %d: unknown key %q", k.Line, k.Value)
-			if sug := suggest(k.Value, keys); sug != "" {
+			msg := fmt.Sprintf("line %d: unknown key %s", k.Line, shownKey(k.Value))
+			if sug := suggest(k.Value, keys); sug != "" && keyLike(k.Value) {
 				msg += fmt.Sprintf(" (did you mean %q?)", sug)
 			}
 			errs = append(errs, fileErr(msg))

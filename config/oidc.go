@@ -3,11 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
-	"github.com/example/sso/federation"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/example/sso/federation"
+	"github.com/example/sso/internal/limitfile"
 )
 
 // OIDCEnv is the one upstream OpenID provider that flat settings
@@ -142,8 +143,8 @@ func parseOIDCProviders(node *yaml.Node, fileErr func(string) *SettingError) ([]
 				}
 			}
 			if f == nil {
-				msg := fmt.Sprintf("line %d: oidc_providers[%d]: unknown key %q", k.Line, n, k.Value)
-				if sug := suggest(k.Value, keys); sug != "" {
+				msg := fmt.Sprintf("line %d: oidc_providers[%d]: unknown key %s", k.Line, n, shownKey(k.Value))
+				if sug := suggest(k.Value, keys); sug != "" && keyLike(k.Value) {
 					msg += fmt.Sprintf(" (did you mean %q?)", sug)
 				}
 				errs = append(errs, fileErr(msg))
@@ -186,7 +187,7 @@ func (c *Config) buildOIDC(raw map[string]rawValue, file []fileProvider, path st
 			if p.ClientSecret != "" {
 				errs = append(errs, c.oidcError(o, "SSO_OIDC_CLIENT_SECRET_FILE", e.ClientSecretFile, "set both a client secret and a secret file; keep one"))
 			}
-			b, err := os.ReadFile(e.ClientSecretFile)
+			b, err := limitfile.Read(e.ClientSecretFile, limitfile.Small)
 			if err != nil {
 				errs = append(errs, c.oidcError(o, "SSO_OIDC_CLIENT_SECRET_FILE", e.ClientSecretFile, "cannot be read: "+pathErrMsg(err)))
 			}

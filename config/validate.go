@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/example/sso/internal/httptoken"
@@ -364,19 +365,24 @@ func parseProxy(s string) (netip.Prefix, error) {
 }
 
 // readable opens path and closes it again, returning what is wrong or "".
+// Only a regular file will do: a FIFO or device (/dev/zero) would be read
+// without end, or block the start-up.
 func readable(path string) string {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return "cannot be opened: " + pathErrMsg(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "cannot be read: " + pathErrMsg(err)
 	}
 	if fi.IsDir() {
 		return "is a directory, want a file"
 	}
+	if !fi.Mode().IsRegular() {
+		return "is not a regular file"
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "cannot be opened: " + pathErrMsg(err)
+	}
+	defer f.Close()
 	return ""
 }
 

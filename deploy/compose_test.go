@@ -2,8 +2,10 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -418,5 +420,85 @@ func TestOwnDomain(t *testing.T) {
 	}
 	if !strings.Contains(out["sso.conf"], "server_name api.example.com;") || !strings.Contains(out["sso.conf"], "server 10.0.0.7:9000;") {
 		t.Errorf("rendered sso.conf does not serve api.example.com from 10.0.0.7:9000")
+	}
+}
+
+// runCheck runs the nginx container's variable check with the nginx
+// service's environment, as its entrypoint would, and returns its exit code
+// and stderr.
+func runCheck(t *testing.T, s types.ServiceConfig, script string) (int, string) {
+	t.Helper()
+	cmd := exec.Command("sh", script)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range s.Environment {
+		if v != nil {
+			cmd.Env = append(cmd.Env, k+"="+*v)
+		}
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Fatalf("run %s: %v", script, err)
+	return 0, ""
+}
+
+// The nginx container checks compose's variables before envsubst pastes
+// them into its configuration: a hostile API_UPSTREAM (an outside review
+// added an unauthenticated vhost with one, and it passed nginx -t) stops
+// nginx from starting; compose's own values pass.
+func TestNginxVariablesChecked(t *testing.T) {
+	const target = "/docker-entrypoint.d/10-sso-check-vars.sh"
+	ng := service(t, mustLoad(t), "nginx")
+	script := mountSource(t, ng, target)
+	// The image runs these in name order; the check must come first.
+	if name := filepath.Base(target); name >= "20-envsubst-on-templates.sh" {
+		t.Errorf("%s runs after the image's envsubst script", name)
+	}
+	fi, err := os.Stat(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&0o111 == 0 {
+		t.Fatalf("%s: mode %v: the entrypoint runs only executable scripts", script, fi.Mode())
+	}
+	body, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range nginx.Vars() {
+		if !strings.Contains(string(body), "\ncheck "+v+" ") {
+			t.Errorf("%s does not check %s", script, v)
+		}
+	}
+	if code, out := runCheck(t, ng, script); code != 0 {
+		t.Fatalf("compose's own values refused (exit %d): %s", code, out)
+	}
+	hostile := []struct{ name, value string }{
+		{"API_UPSTREAM", "demoapi:9090; } server { listen 443 ssl; server_name evil.example.test; location / { proxy_pass http://demoapi:9090; } } server { location /x { return 404"},
+		{"API_UPSTREAM", "demoapi:9090\n}"},
+		{"API_UPSTREAM", "demoapi"},
+		{"API_UPSTREAM", "$host:80"},
+		{"SSO_DOMAIN", "example.test; include /etc/passwd"},
+	}
+	for _, h := range hostile {
+		p, err := load(t, "SSO_SECRET_KEYS=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXk=", h.name+"="+h.value)
+		if err != nil {
+			t.Fatalf("load compose.yaml with %s=%q: %v", h.name, h.value, err)
+		}
+		s := service(t, p, "nginx")
+		if got := env(t, s, h.name); got != h.value {
+			t.Fatalf("compose passes %s=%q, want %q", h.name, got, h.value)
+		}
+		code, out := runCheck(t, s, script)
+		if code == 0 || !strings.Contains(out, h.name+" must be") {
+			t.Errorf("%s=%q: exit %d, stderr %q; want a refusal naming %s", h.name, h.value, code, out, h.name)
+		}
 	}
 }

@@ -12,10 +12,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/example/sso/internal/limitfile"
 )
 
 // Rules of the probe's own checks. Checks that test a browser rule on a
@@ -132,7 +133,7 @@ func (c ProbeCheck) String() string {
 // LoadCAFile returns the system roots plus the PEM certificates in path
 // (the dev CA of a local stack).
 func LoadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
+	pem, err := limitfile.Read(path, limitfile.Small)
 	if err != nil {
 		return nil, fmt.Errorf("doctor: CA file: %w", err)
 	}

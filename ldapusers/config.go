@@ -8,13 +8,13 @@ import (
 	"io/fs"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/example/sso/internal/limitfile"
 	"github.com/example/sso/internal/shortdur"
 )
 
@@ -211,7 +211,7 @@ func (c Config) normalize() (Config, []*SettingError) {
 	case c.Password != "" && c.PasswordFile != "":
 		bad("SSO_LDAP_PASSWORD_FILE", c.PasswordFile, "cannot be used together with SSO_LDAP_PASSWORD: set one")
 	case c.PasswordFile != "":
-		data, err := os.ReadFile(c.PasswordFile)
+		data, err := limitfile.Read(c.PasswordFile, limitfile.Small)
 		// Editors and echo end files with a newline; no password does.
 		c.Password = strings.TrimRight(string(data), "\r\n")
 		if err != nil {
@@ -303,7 +303,7 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 		tc.ServerName = c.TLSServerName
 	}
 	if c.TLSCAFile != "" {
-		pem, err := os.ReadFile(c.TLSCAFile)
+		pem, err := limitfile.Read(c.TLSCAFile, limitfile.Small)
 		if err != nil {
 			return nil, &SettingError{"SSO_LDAP_TLS_CA_FILE", c.TLSCAFile, "cannot be read: " + pathErrMsg(err)}
 		}

@@ -19,8 +19,8 @@ import (
 
 // Site is one protected host under the parent domain.
 type Site struct {
-	// Name is the host's label(s) under the domain: "api" is
-	// api.<domain>. The hub's label ("login") is taken.
+	// Name is the host's label under the domain: "api" is api.<domain>;
+	// one label only (a wildcard certificate covers no deeper name). The hub's label ("login") is taken.
 	Name string
 	// Upstream is where nginx sends the requests sso admits: an
 	// http://host:port URL, or an absolute directory served as static
@@ -179,6 +179,11 @@ func (c SitesConfig) view() (sitesView, error) {
 	if v.CookieName == "" {
 		v.CookieName = "sso_session"
 	}
+	if len(v.CookieName) >= len("__Host-") && strings.EqualFold(v.CookieName[:len("__Host-")], "__Host-") {
+		// sso refuses it (SSO_COOKIE_NAME): such a cookie cannot carry the
+		// Domain attribute the subdomains need.
+		return v, fmt.Errorf("nginx: cookie name %q: the __Host- prefix forbids the Domain attribute sso's cookie needs; sso refuses it as SSO_COOKIE_NAME", v.CookieName)
+	}
 	if !cookieName(v.CookieName) {
 		return v, fmt.Errorf("nginx: cookie name %q: want letters, digits, '_', '-' or '.'", v.CookieName)
 	}
@@ -293,8 +298,10 @@ func (s Site) view(domain string) (siteView, error) {
 // hostUnder returns name.domain in canonical form, refusing anything that
 // is not a plain host name strictly under domain.
 func hostUnder(name, domain string) (string, error) {
-	if name == "" || strings.ContainsAny(name, "*/:") {
-		return "", fmt.Errorf("name %q: want a host label such as api", name)
+	// One label only: a wildcard certificate for *.<domain> covers no
+	// deeper name (a.b.<domain>).
+	if name == "" || strings.ContainsAny(name, "*/:.") {
+		return "", fmt.Errorf("name %q: want a host label such as api (one label: *.%s covers no deeper name)", name, domain)
 	}
 	h, err := cookiedomain.Canonical(name + "." + domain)
 	if err != nil {

@@ -118,6 +118,12 @@ func TestRenderSitesRefuses(t *testing.T) {
 		{"duplicate", func(c *nginx.SitesConfig) { c.Sites[1].Name = "API" }, "named twice"},
 		{"wildcard", func(c *nginx.SitesConfig) { c.Sites[0].Name = "*" }, `site "*"`},
 		{"injection in name", func(c *nginx.SitesConfig) { c.Sites[0].Name = "a;b" }, `site "a;b"`},
+		// A wildcard certificate covers one label only.
+		{"two labels", func(c *nginx.SitesConfig) { c.Sites[0].Name = "a.b" }, `want a host label`},
+		{"hub two labels", func(c *nginx.SitesConfig) { c.Hub = "a.b" }, `want a host label`},
+		// sso refuses __Host- names (no Domain attribute allowed).
+		{"__Host- cookie", func(c *nginx.SitesConfig) { c.CookieName = "__Host-x" }, "__Host- prefix"},
+		{"__host- cookie", func(c *nginx.SitesConfig) { c.CookieName = "__host-sso" }, "__Host- prefix"},
 		{"https upstream", func(c *nginx.SitesConfig) { c.Sites[0].Upstream = "https://x:443" }, "upstream"},
 		{"upstream path", func(c *nginx.SitesConfig) { c.Sites[0].Upstream = "http://x:80/v1" }, "upstream"},
 		{"upstream user", func(c *nginx.SitesConfig) { c.Sites[0].Upstream = "http://u:p@x:80" }, "upstream"},
@@ -154,23 +160,24 @@ func TestRenderSitesEscapesGroups(t *testing.T) {
 	}
 }
 
-// Sites whose names differ only in '.' and '-' get distinct upstreams
-// (nginx refuses two upstream blocks of one name).
+// Sites get distinct upstreams (nginx refuses two upstream blocks of one
+// name); '-' becomes '_' in the upstream's name. (Names with '.', which
+// could collide with '-', are refused: one label per site.)
 func TestRenderSitesUpstreamNames(t *testing.T) {
 	c := sitesConfig()
 	c.Sites = []nginx.Site{
 		{Name: "a-b", Upstream: "http://127.0.0.1:1"},
-		{Name: "a.b", Upstream: "http://127.0.0.1:2"},
+		{Name: "ab", Upstream: "http://127.0.0.1:2"},
 		{Name: "c", Upstream: "/srv/c"},
-		{Name: "a-b.x", Upstream: "http://127.0.0.1:3"},
-		{Name: "a.b-x", Upstream: "http://127.0.0.1:4"},
+		{Name: "a-b-x", Upstream: "http://127.0.0.1:3"},
+		{Name: "a--b", Upstream: "http://127.0.0.1:4"},
 	}
 	out, err := nginx.RenderSites(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := out["sso-sites.conf"]
-	for _, want := range []string{"upstream sso_site_a_b {", "upstream sso_site_a_b_2 {", "upstream sso_site_a_b_x {", "upstream sso_site_a_b_x_2 {"} {
+	for _, want := range []string{"upstream sso_site_a_b {", "upstream sso_site_ab {", "upstream sso_site_a_b_x {", "upstream sso_site_a__b {"} {
 		if strings.Count(conf, want) != 1 {
 			t.Errorf("sso-sites.conf has %q %d times, want once", want, strings.Count(conf, want))
 		}

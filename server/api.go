@@ -163,7 +163,11 @@ func (s *Server) deleteSession(c *gin.Context) {
 // endSessions deletes each session of list and logs the logout. With
 // ambiguous cookies it deletes every session the request's signed cookies
 // name as well, read or not (more than sso reads per request): the user
-// asked to sign out of everything this browser holds.
+// asked to sign out of everything this browser holds. With no live session
+// (list empty) it deletes what the signed cookies name all the same,
+// without an audit event: nothing was live, but this may be the retry of a
+// logout whose invalidation was not published, and the delete publishes it
+// again (cheap, idempotent; only ids sso signed).
 func (s *Server) endSessions(c *gin.Context, list []*session.Session, ambiguous bool, via string) error {
 	for _, sess := range list {
 		if err := s.opt.Store.Delete(c.Request.Context(), sess.ID); err != nil {
@@ -171,7 +175,7 @@ func (s *Server) endSessions(c *gin.Context, list []*session.Session, ambiguous 
 		}
 		s.audit(c, audit.Event{Name: audit.Logout, User: sess.User, Session: audit.SessionRef(sess.ID), Outcome: audit.OK, Via: via})
 	}
-	if !ambiguous {
+	if !ambiguous && len(list) > 0 {
 		return nil
 	}
 	ids, _ := s.auth.SignedSessionIDs(c.Request)
@@ -181,6 +185,9 @@ func (s *Server) endSessions(c *gin.Context, list []*session.Session, ambiguous 
 		}
 		if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
 			return err
+		}
+		if !ambiguous {
+			continue
 		}
 		// A session of whoever held it: its user was not read.
 		s.audit(c, audit.Event{Name: audit.Logout, Session: audit.SessionRef(id), Outcome: audit.OK, Via: via})
@@ -232,7 +239,16 @@ func (s *Server) revokeSession(c *gin.Context) {
 // user's session id is answered like a missing one (errSessionOwner).
 func (s *Server) endUserSession(c *gin.Context, cur *session.Session, id, via string) error {
 	target, err := s.opt.Store.Get(c.Request.Context(), id)
-	if errors.Is(err, session.ErrNotFound) || (err == nil && target.User != cur.User) {
+	if errors.Is(err, session.ErrNotFound) {
+		// Deleted anyway, a no-op in the store: this may be the retry of a
+		// revocation whose invalidation was not published, and the delete
+		// publishes it again. Its failure is a 503, not this 404.
+		if err := s.opt.Store.Delete(c.Request.Context(), id); err != nil {
+			return err
+		}
+		return errSessionOwner
+	}
+	if err == nil && target.User != cur.User {
 		return errSessionOwner
 	}
 	if err != nil {

@@ -12,12 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/example/sso/internal/limitfile"
 )
 
 // Defaults for Config.
@@ -144,7 +145,7 @@ func DeriveKeys(secrets [][]byte) []ed25519.PrivateKey {
 // LoadKeyFile reads an Ed25519 private key from a PKCS#8 PEM file, as
 // written by `openssl genpkey -algorithm ed25519`.
 func LoadKeyFile(path string) (ed25519.PrivateKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := limitfile.Read(path, limitfile.Small)
 	if err != nil {
 		return nil, fmt.Errorf("token: load key file %q: %w", path, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/example/sso/audit"
+	"github.com/example/sso/internal/limitfile"
 )
 
 // DefaultDebounce is how long Watch waits after the last change it sees in
@@ -82,6 +82,11 @@ type Change struct {
 	// disabled: everything they hold (sessions, API keys, JWTs) is refused
 	// from now on, since every request looks its user up.
 	Revoked []string
+	// Rekeyed are in both files, enabled now, with a different password
+	// hash (a reset, or the same password hashed anew: the file cannot
+	// tell): what they signed in to before should end. Each is in Changed
+	// or Enabled too.
+	Rekeyed []string
 }
 
 // Empty reports whether the reload changed nothing.
@@ -103,7 +108,7 @@ func openFile(path string, opt FileOptions, lim limits) (*File, error) {
 	if f.debounce <= 0 {
 		f.debounce = DefaultDebounce
 	}
-	data, err := os.ReadFile(path)
+	data, err := limitfile.Read(path, limitfile.Users)
 	if err != nil {
 		return nil, fmt.Errorf("users: load users file %q: %w", path, err)
 	}
@@ -154,7 +159,7 @@ func (f *File) Reload() error {
 func (f *File) reload(quiet bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	data, err := os.ReadFile(f.path)
+	data, err := limitfile.Read(f.path, limitfile.Users)
 	if err != nil {
 		return f.refuse(err.Error(), err, quiet)
 	}
@@ -187,7 +192,8 @@ func (f *File) reload(quiet bool) error {
 	// An audit event (docs/audit.md): who lost access is named.
 	f.log.Info("users file reloaded", "event", audit.UsersReloaded, "outcome", audit.OK, "path", f.path, "users", len(d.byName),
 		"added", len(c.Added), "removed", len(c.Removed), "disabled", len(c.Disabled),
-		"enabled", len(c.Enabled), "changed", len(c.Changed), "revoked", revokedNames(c.Revoked))
+		"enabled", len(c.Enabled), "changed", len(c.Changed), "revoked", revokedNames(c.Revoked),
+		"password_changed", revokedNames(c.Rekeyed))
 	if f.onChange != nil && !c.Empty() {
 		f.onChange(c)
 	}
@@ -257,6 +263,9 @@ func diff(old, cur *Directory) Change {
 		case !sameEntry(o, n):
 			c.Changed = append(c.Changed, name)
 		}
+		if ok && !n.user.Disabled && o.encoded != n.encoded {
+			c.Rekeyed = append(c.Rekeyed, name)
+		}
 	}
 	for name, o := range old.byName {
 		if _, ok := cur.byName[name]; !ok {
@@ -266,7 +275,7 @@ func diff(old, cur *Directory) Change {
 			}
 		}
 	}
-	for _, l := range []*[]string{&c.Added, &c.Removed, &c.Disabled, &c.Enabled, &c.Changed, &c.Revoked} {
+	for _, l := range []*[]string{&c.Added, &c.Removed, &c.Disabled, &c.Enabled, &c.Changed, &c.Revoked, &c.Rekeyed} {
 		slices.Sort(*l)
 	}
 	return c

@@ -22,6 +22,7 @@ type fileSpec struct {
 	name     string
 	groups   string // YAML flow list, "" for none
 	disabled bool
+	password string // "": name+"-pw"
 }
 
 func renderUsers(t testing.TB, spec ...fileSpec) []byte {
@@ -29,7 +30,11 @@ func renderUsers(t testing.TB, spec ...fileSpec) []byte {
 	var b strings.Builder
 	b.WriteString("users:\n")
 	for _, u := range spec {
-		fmt.Fprintf(&b, "  %s:\n    email: %s@example.test\n    password: %q\n", u.name, u.name, cheapHash(t, u.name+"-pw"))
+		pw := u.password
+		if pw == "" {
+			pw = u.name + "-pw"
+		}
+		fmt.Fprintf(&b, "  %s:\n    email: %s@example.test\n    password: %q\n", u.name, u.name, cheapHash(t, pw))
 		if u.groups != "" {
 			fmt.Fprintf(&b, "    groups: %s\n", u.groups)
 		}
@@ -170,7 +175,7 @@ func TestFileReloadSwaps(t *testing.T) {
 		fileSpec{name: "carol"},
 		fileSpec{name: "dave", groups: "[dev, ops]"},
 		fileSpec{name: "erin"},
-		fileSpec{name: "grace"},
+		fileSpec{name: "grace", password: "grace-reset"},
 	))
 	if err := ft.f.Reload(); err != nil {
 		t.Fatalf("Reload: %v", err)
@@ -207,8 +212,9 @@ func TestFileReloadSwaps(t *testing.T) {
 		Removed:  []string{"alice", "frank"},
 		Disabled: []string{"bob"},
 		Enabled:  []string{"carol"},
-		Changed:  []string{"dave"},
+		Changed:  []string{"dave", "grace"},
 		Revoked:  []string{"alice", "bob"}, // frank was disabled already
+		Rekeyed:  []string{"grace"},        // a password reset
 	}
 	if got := fmt.Sprintf("%+v", changes[0]); got != fmt.Sprintf("%+v", want) {
 		t.Errorf("Change = %s, want %+v", got, want)
@@ -216,7 +222,7 @@ func TestFileReloadSwaps(t *testing.T) {
 	info := ft.lines("INFO")
 	if len(info) != 1 || !strings.Contains(info[0], `msg="users file reloaded"`) ||
 		!strings.Contains(info[0], "path="+ft.path) ||
-		!strings.Contains(info[0], "users=5 added=1 removed=2 disabled=1 enabled=1 changed=1") ||
+		!strings.Contains(info[0], "users=5 added=1 removed=2 disabled=1 enabled=1 changed=2") ||
 		!strings.Contains(info[0], "event=users_reloaded outcome=ok") || !strings.Contains(info[0], "revoked=\"[alice bob]\"") {
 		t.Errorf("info lines = %q, want one \"users file reloaded\" audit event with the path, the counts and the revoked users", info)
 	}

@@ -7,13 +7,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/example/sso/internal/limitfile"
 )
 
 // ErrInvalidCredentials is what Authenticate returns for an unknown user, a
@@ -74,7 +75,7 @@ type file struct {
 
 // LoadFile reads and validates a users file.
 func LoadFile(path string) (*Directory, error) {
-	data, err := os.ReadFile(path)
+	data, err := limitfile.Read(path, limitfile.Users)
 	if err != nil {
 		return nil, fmt.Errorf("users: load users file %q: %w", path, err)
 	}

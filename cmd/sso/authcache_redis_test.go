@@ -372,3 +372,81 @@ func TestAuthCacheCapEvictionAcrossInstances(t *testing.T) {
 		t.Errorf("B: the new session = %d, want 200", code)
 	}
 }
+
+// Instance A's Redis user may not PUBLISH (an ACL): its logout, session
+// revocation and key deletion end the session or key in the store but
+// cannot tell B, which has them cached for a minute. A answers 503, and so
+// does a retry (which publishes again rather than answering 204 or 404 on
+// what is gone). Once A may publish again, its background retry reaches B,
+// which refuses all three within seconds, not the minute of its cache.
+func TestAuthCacheUnpublishedInvalidationRetried(t *testing.T) {
+	addr := testredis.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	ctx := context.Background()
+	if err := rc.Do(ctx, "ACL", "SETUSER", "nopub", "on", ">nopubpw", "~*", "&*", "+@all", "-publish").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	env := prodEnv(t)
+	env["SSO_AUTH_CACHE"] = "1m"
+	envA := maps(env)
+	env["SSO_REDIS_URL"] = "redis://" + addr + "/0"
+	envA["SSO_REDIS_URL"] = "redis://nopub:nopubpw@" + addr + "/0"
+	a, b := start(t, envA), start(t, env)
+	waitUsable(t, a)
+	waitUsable(t, b)
+
+	// Logins through B: A's own would fail to publish their invalidation.
+	l1, _ := b.login(t, "alice", testPassword)
+	l2, _ := b.login(t, "alice", testPassword)
+	l3, _ := b.login(t, "alice", testPassword)
+	r := b.do(t, "POST", "http://login.example.test/api/keys", `{"name":"ci"}`, withCSRF(l2))
+	var key struct{ ID, Key string }
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &key) != nil {
+		t.Fatalf("POST /api/keys = %d %s", r.status, r.body)
+	}
+	apiKey := map[string]string{"X-API-Key": key.Key}
+	id3 := currentID(t, b, l3)
+	warm(t, b, "logged out", cookie(l1))
+	warm(t, b, "revoked", cookie(l3))
+	warm(t, b, "API key", apiKey)
+
+	revoke := []struct {
+		what, method, url string
+		h                 map[string]string
+		done              int
+	}{
+		{"logout", "DELETE", "http://login.example.test/api/session", withCSRF(l1), http.StatusNoContent},
+		{"revoke a session", "DELETE", "http://login.example.test/api/sessions/" + id3, withCSRF(l2), http.StatusNotFound},
+		{"delete a key", "DELETE", "http://login.example.test/api/keys/" + key.ID, withCSRF(l2), http.StatusNotFound},
+	}
+	for _, rv := range revoke {
+		for _, try := range []string{"first", "retry"} {
+			if r := a.do(t, rv.method, rv.url, "", rv.h); r.status != http.StatusServiceUnavailable {
+				t.Errorf("A: %s (%s) without PUBLISH = %d %s, want 503", rv.what, try, r.status, r.body)
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	for what, h := range map[string]map[string]string{"logged out": cookie(l1), "revoked": cookie(l3), "API key": apiKey} {
+		if code := b.authWith(t, h); code != http.StatusOK {
+			t.Fatalf("B: %s before A could publish = %d, want the cached 200 (the test shows nothing otherwise)", what, code)
+		}
+	}
+
+	if err := rc.Do(ctx, "ACL", "SETUSER", "nopub", "+publish").Err(); err != nil {
+		t.Fatalf("ACL SETUSER +publish: %v", err)
+	}
+	begin := time.Now()
+	const limit = 3 * time.Second // the retry backs off to 1s between rounds
+	for what, h := range map[string]map[string]string{"logged out": cookie(l1), "revoked": cookie(l3), "API key": apiKey} {
+		d := refusedWithin(t, b, what, h, begin, limit)
+		t.Logf("%s through A, published by its retry: refused by B %v after A could publish", what, d.Round(time.Millisecond))
+	}
+	// Now that A publishes, a retry gets the final answers.
+	for _, rv := range revoke {
+		if r := a.do(t, rv.method, rv.url, "", rv.h); r.status != rv.done {
+			t.Errorf("A: %s retried with PUBLISH allowed = %d %s, want %d", rv.what, r.status, r.body, rv.done)
+		}
+	}
+}

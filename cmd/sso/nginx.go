@@ -43,7 +43,9 @@ func nginxCmd(args []string, stdout, stderr io.Writer) error {
 Renders nginx's configuration for sso on your own domain: the login hub and
 one protected vhost per --site, each asking sso's /auth (with ?group= when
 given) before anything reaches its upstream. Include DIR/conf.d/*.conf in
-http{}; the snippets are included from DIR/snippets/. Example:
+http{}. The snippets are written to DIR/snippets/ but included as
+"snippets/*.conf", which nginx resolves against its prefix (usually
+/etc/nginx): use --out /etc/nginx, or start nginx with -p DIR. Example:
 
   sso nginx --domain example.com --out /etc/nginx \
     --cert /etc/letsencrypt/live/example.com/fullchain.pem \
@@ -55,16 +57,25 @@ http{}; the snippets are included from DIR/snippets/. Example:
 `)
 		fs.PrintDefaults()
 	}
-	// Asked-for help goes to stdout and exits 0; a bad flag's to stderr.
+	// Asked-for help goes to stdout and exits 0; a bad flag's to stderr,
+	// as "sso nginx: <error>" then the usage (flag's own line has no
+	// prefix, so Parse writes nowhere).
+	help := false
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(stdout)
+			help = true
 		}
 	}
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, flag.ErrHelp) || help {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return nil
 		}
+		fs.SetOutput(stderr)
+		fmt.Fprintf(stderr, "sso nginx: %v\n", err)
+		fs.Usage()
 		return errUsage
 	}
 	if fs.NArg() > 0 {

@@ -97,6 +97,21 @@ func TestNginxCommandUsage(t *testing.T) {
 	if !strings.Contains(stdout.String(), "--site") {
 		t.Errorf("sso nginx -h does not describe --site on stdout:\n%s", stdout.String())
 	}
+	// nginx resolves "include snippets/..." against its prefix, not --out.
+	if !strings.Contains(stdout.String(), "resolves against its prefix") {
+		t.Errorf("sso nginx -h does not say where the snippets are included from:\n%s", stdout.String())
+	}
+	// A bad flag is named with the command's prefix, then the usage.
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"nginx", "--bogus"}, envFunc(nil), nil, io.Discard, &stderr); !errors.Is(err, errUsage) {
+		t.Errorf("sso nginx --bogus = %v, want errUsage", err)
+	}
+	if first, _, _ := strings.Cut(stderr.String(), "\n"); first != "sso nginx: flag provided but not defined: -bogus" {
+		t.Errorf("sso nginx --bogus: first line %q, want the sso nginx: prefix", first)
+	}
+	if !strings.Contains(stderr.String(), "--site") {
+		t.Errorf("sso nginx --bogus prints no usage:\n%s", stderr.String())
+	}
 	for _, tc := range []struct {
 		args []string
 		want string // in the error; "" = errUsage

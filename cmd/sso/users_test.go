@@ -309,3 +309,60 @@ func TestSIGHUPWithoutUsersFile(t *testing.T) {
 	alive(t, cmd, in)
 	in.login(t, "demo", password) // fails the test unless 201
 }
+
+// A password reset in the users file (a new hash for alice) ends her
+// sessions and API keys: after a compromise, the attacker's session, and
+// the key it could have minted, stop working at the reload. Bob, whose
+// entry did not change, keeps his; alice signs in again with the new
+// password and that session lives.
+func TestPasswordChangeEndsSessionsAndKeys(t *testing.T) {
+	lu := newLiveUsers(t)
+	path := filepath.Join(t.TempDir(), "users.yml")
+	save(t, path, lu.render("alice", "bob"))
+	env := prodEnv(t)
+	env["SSO_USERS_FILE"] = path
+	env["SSO_LOG_LEVEL"] = "info"
+	in := start(t, env)
+	la, _ := in.login(t, "alice", testPassword)
+	lb, _ := in.login(t, "bob", testPassword)
+	r := in.do(t, "POST", "http://login.example.test/api/keys", `{"name":"ci"}`, withCSRF(la))
+	var key struct{ ID, Key string }
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &key) != nil {
+		t.Fatalf("POST /api/keys = %d %s", r.status, r.body)
+	}
+	apiKey := map[string]string{"X-API-Key": key.Key}
+	for what, h := range map[string]map[string]string{"alice's session": cookie(la), "alice's key": apiKey, "bob's session": cookie(lb)} {
+		if code := in.authWith(t, h); code != http.StatusOK {
+			t.Fatalf("%s before the reset: /auth = %d", what, code)
+		}
+	}
+
+	const newPassword = "a-new-password-after-the-reset"
+	h, err := bcrypt.GenerateFromPassword([]byte(newPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Replace(string(lu.render("alice", "bob")), fmt.Sprintf("%q", lu.hash), fmt.Sprintf("%q", string(h)), 1)
+	save(t, path, []byte(data))
+	deadline := time.Now().Add(10 * time.Second)
+	for in.authWith(t, cookie(la)) != http.StatusUnauthorized || in.authWith(t, apiKey) != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's session %d, key %d 10s after her password changed; want 401 for both",
+				in.authWith(t, cookie(la)), in.authWith(t, apiKey))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := in.authWith(t, cookie(lb)); code != http.StatusOK {
+		t.Errorf("bob's session after alice's reset: /auth = %d, want 200", code)
+	}
+	la2, _ := in.login(t, "alice", newPassword)
+	if code := in.authWith(t, cookie(la2)); code != http.StatusOK {
+		t.Errorf("alice's new session: /auth = %d, want 200", code)
+	}
+	logs := in.stderr.String()
+	for _, want := range []string{"event=session_revoked", "event=key_revoked", "via=users_file", "password_changed=[alice]"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+}

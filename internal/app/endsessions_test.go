@@ -1,8 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +46,68 @@ func TestEndSessionsFileSourceOnly(t *testing.T) {
 	}
 	if _, err := st.Get(ctx, "bob"); err != nil {
 		t.Errorf("bob's session: %v", err)
+	}
+}
+
+// TestEndSessionsOnPasswordChange: a reload that changes alice's password
+// hash ends her users-file sessions and API keys, each a session_revoked
+// or key_revoked audit event via users_file; an LDAP alice keeps hers, and
+// a reload that changes only her groups (Changed, not Rekeyed) ends
+// nothing.
+func TestEndSessionsOnPasswordChange(t *testing.T) {
+	st := memstore.New(memstore.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	for id, src := range map[string]string{"file1": "", "file2": "", "ldap": "ldap"} {
+		s := &session.Session{ID: id, User: "alice", Source: src, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(time.Hour), Idle: time.Hour}
+		if err := st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		k := &session.APIKey{ID: "key-" + id, Hash: "hash-" + id, User: "alice", Source: src, CreatedAt: now}
+		if err := st.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	left := func() (sessions, keys []string) {
+		ss, err := st.List(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range ss {
+			sessions = append(sessions, s.ID)
+		}
+		ks, err := st.ListKeys(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			keys = append(keys, k.ID)
+		}
+		slices.Sort(sessions)
+		slices.Sort(keys)
+		return sessions, keys
+	}
+
+	endSessions(st, log)(users.Change{Changed: []string{"alice"}})
+	if s, k := left(); len(s) != 3 || len(k) != 3 {
+		t.Errorf("after a groups-only change: sessions %q, keys %q; want all three of each", s, k)
+	}
+
+	endSessions(st, log)(users.Change{Changed: []string{"alice"}, Rekeyed: []string{"alice"}})
+	s, k := left()
+	if !slices.Equal(s, []string{"ldap"}) || !slices.Equal(k, []string{"key-ldap"}) {
+		t.Errorf("after a password change: sessions %q, keys %q; want only the ldap ones", s, k)
+	}
+	out := logs.String()
+	for _, want := range []string{"event=session_revoked", "event=key_revoked", "via=users_file", "key_id=key-file1", "key_id=key-file2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "event=session_revoked"); n != 2 {
+		t.Errorf("%d session_revoked events, want 2:\n%s", n, out)
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -213,6 +214,10 @@ func (b *builder) authCache(newClient func() redis.UniversalClient) {
 		b.refuse(RuleAuthCache, label, setting, err, "")
 		return
 	}
+	// Failed publishes are retried in the background; stopped before the
+	// clients close (closers run last first).
+	st.Log = a.Log
+	a.closers = append(a.closers, st.Close)
 	b.sessions = st
 }
 
@@ -272,13 +277,17 @@ const endSessionsTimeout = 10 * time.Second
 // endSessions is the users file's change hook: it deletes the sessions of
 // the users a reload revoked. They are refused already, since every
 // request looks its user up; deleting them keeps them from coming back if
-// the user is put back in the file. A user's API keys stay in the store,
-// refused while the user is absent, and work again if the user returns.
-// Only the file's own sessions (Source "") end: an LDAP or OIDC user of
-// the same name is someone else, whom the file does not speak for.
-func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
+// the user is put back in the file. A revoked user's API keys stay in the
+// store, refused while the user is absent, and work again if the user
+// returns. A user whose password hash changed (a reset, perhaps after a
+// compromise) loses their sessions and their API keys: a stolen session
+// can mint keys (POST /api/keys), so a reset that kept them would not shut
+// the attacker out. Only the file's own sessions and keys (Source "") end:
+// an LDAP or OIDC user of the same name is someone else, whom the file
+// does not speak for.
+func endSessions(sessions fileStore, log *slog.Logger) func(users.Change) {
 	return func(c users.Change) {
-		if len(c.Revoked) == 0 {
+		if len(c.Revoked)+len(c.Rekeyed) == 0 {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), endSessionsTimeout)
@@ -291,7 +300,48 @@ func endSessions(sessions session.Store, log *slog.Logger) func(users.Change) {
 			}
 			log.Info("ended the sessions of a user removed from or disabled in the users file", "user", name, "sessions", n)
 		}
+		for _, name := range c.Rekeyed {
+			n, err := endFileSessions(ctx, sessions, name, log)
+			var k int
+			if err == nil {
+				k, err = endFileKeys(ctx, sessions, name, log)
+			}
+			if err != nil {
+				log.Error("could not end the sessions and API keys of a user whose password changed in the users file; they stay valid: revoke them with a reload that disables the user", "user", name, "err", err)
+				continue
+			}
+			log.Info("ended the sessions and API keys of a user whose password changed in the users file", "user", name, "sessions", n, "keys", k)
+		}
 	}
+}
+
+// fileStore is what endSessions changes: sessions and API keys.
+type fileStore interface {
+	session.Store
+	session.KeyStore
+}
+
+// endFileKeys deletes the users-file API keys (Source "") of name and
+// returns how many it deleted. Each is a key_revoked audit event (via
+// users_file).
+func endFileKeys(ctx context.Context, keys session.KeyStore, name string, log *slog.Logger) (int, error) {
+	list, err := keys.ListKeys(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("list API keys: %w", err)
+	}
+	n := 0
+	for _, k := range list {
+		if k.Source != "" {
+			continue
+		}
+		if err := keys.DeleteKey(ctx, name, k.ID); err != nil && !errors.Is(err, session.ErrNotFound) {
+			return n, fmt.Errorf("delete API key: %w", err)
+		}
+		audit.Log(ctx, log, audit.Event{Name: audit.KeyRevoked, User: name, Outcome: audit.OK, Via: "users_file",
+			Attrs: []slog.Attr{slog.String("key_id", k.ID)}})
+		n++
+	}
+	return n, nil
 }
 
 // endFileSessions deletes the users-file sessions (Source "") of name and

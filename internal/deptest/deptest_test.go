@@ -51,7 +51,7 @@ func TestPurePackagesStayPure(t *testing.T) {
 // The shared helpers of the pure packages import only the standard
 // library, so that every package may use them without pulling anything in.
 func TestSharedHelpersAreLeaves(t *testing.T) {
-	for _, pkg := range []string{"github.com/example/sso/internal/httptoken"} {
+	for _, pkg := range []string{"github.com/example/sso/internal/httptoken", "github.com/example/sso/internal/limitfile"} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)

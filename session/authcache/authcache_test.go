@@ -445,3 +445,137 @@ func TestOptions(t *testing.T) {
 		t.Error("NewStore of a shared cache without a Publisher: no error")
 	}
 }
+
+// flaky is a bus whose publishes fail while down; what it delivers is
+// recorded.
+type flaky struct {
+	mu   sync.Mutex
+	down bool
+	sent []string
+}
+
+func (p *flaky) Publish(_ context.Context, msg string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		return errors.New("NOPERM this user has no permissions to run the 'publish' command")
+	}
+	p.sent = append(p.sent, msg)
+	return nil
+}
+
+func (p *flaky) set(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+}
+
+func (p *flaky) delivered() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.sent...)
+}
+
+// waitPending waits until st has no invalidation left to publish.
+func waitPending(t *testing.T, st *authcache.Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d invalidations still unpublished after 10s", st.Pending())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A failed publish is an error, and is not lost: it is published again in
+// the background once the bus takes it. A delete that finds nothing (the
+// retry of a logout or key deletion) publishes too.
+func TestUnpublishedInvalidationsAreRetried(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, time.Minute, false, 0)
+	pub := &flaky{}
+	st, err := authcache.NewStore(f.count, f.cache, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s := &session.Session{ID: "s1", User: "alice", CreatedAt: f.clock.Now(), LastSeen: f.clock.Now(), ExpiresAt: f.clock.Now().Add(time.Hour)}
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+
+	pub.set(true)
+	if err := st.Delete(ctx, "s1"); err == nil {
+		t.Error("Delete with the bus refusing publishes = nil, want an error")
+	}
+	// The retry of the same logout: the session is gone, and still the
+	// publish is tried (and fails again: an error, not a quiet success).
+	if err := st.Delete(ctx, "s1"); err == nil {
+		t.Error("Delete again with the bus refusing publishes = nil, want an error")
+	}
+	// A key deletion that finds nothing: the publish failure, not 404.
+	if err := st.DeleteKey(ctx, "bob", "nokey"); err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Errorf("DeleteKey of a missing key with the bus refusing = %v, want the publish error", err)
+	}
+	if n := st.Pending(); n != 2 {
+		t.Errorf("Pending = %d, want 2 (s:s1 once, u:bob)", n)
+	}
+	time.Sleep(300 * time.Millisecond) // a few failed rounds
+	if got := pub.delivered(); len(got) != 1 || got[0] != "u:alice" {
+		t.Errorf("delivered while down = %q, want only the login's u:alice", got)
+	}
+
+	pub.set(false)
+	waitPending(t, st)
+	got := pub.delivered()
+	want := map[string]bool{"s:s1": true, "u:bob": true}
+	for _, m := range got[1:] {
+		delete(want, m)
+	}
+	if len(want) != 0 {
+		t.Errorf("delivered after the bus came back = %q; missing %v", got, want)
+	}
+
+	// Missing things still publish: with the bus up, DeleteKey says
+	// ErrNotFound after publishing.
+	if err := st.DeleteKey(ctx, "bob", "nokey"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("DeleteKey of a missing key = %v, want ErrNotFound", err)
+	}
+	if got := pub.delivered(); got[len(got)-1] != "u:bob" {
+		t.Errorf("last delivered = %q, want u:bob", got[len(got)-1])
+	}
+}
+
+// An invalidation still unpublished TTL after its store call is given up:
+// every entry it could end has expired by then. Close stops the retries.
+func TestUnpublishedInvalidationGivenUpAfterTTL(t *testing.T) {
+	f := newFixture(t, time.Minute, false, 0)
+	pub := &flaky{down: true}
+	st, err := authcache.NewStore(f.count, f.cache, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(context.Background(), "gone"); err == nil {
+		t.Fatal("Delete with the bus refusing publishes = nil, want an error")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if st.Pending() != 1 {
+		t.Fatalf("Pending = %d before TTL, want 1", st.Pending())
+	}
+	f.clock.Advance(time.Minute + time.Second)
+	waitPending(t, st)
+	if got := pub.delivered(); len(got) != 0 {
+		t.Errorf("delivered = %q, want nothing", got)
+	}
+	if err := st.Delete(context.Background(), "gone2"); err == nil {
+		t.Fatal("Delete with the bus refusing publishes = nil, want an error")
+	}
+	done := make(chan struct{})
+	go func() { _ = st.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}

@@ -20,7 +20,10 @@
 // answered, then publishes the invalidation (by session id, key hash or
 // user) for the other instances, whose Cache applies it. A read that began
 // before an invalidation never fills the cache after it (generations and
-// tombstones), so a revocation cannot be undone by a read in flight.
+// tombstones), so a revocation cannot be undone by a read in flight. A
+// publish that fails is an error to the caller and is kept and retried in
+// the background until it succeeds or TTL has passed since the store call
+// (when every entry it could end has expired everywhere).
 //
 // Fail safe: a Cache fed by a bus (Redis pub/sub) answers only while the
 // bus vouches for it: Confirm(asOf) says every invalidation published
