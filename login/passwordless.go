@@ -42,12 +42,15 @@ func (p *Pipeline) Passkey(ctx context.Context, req Request, check func(context.
 		if err != nil {
 			return Identity{}, res, err
 		}
-		ev.User, ev.Method = user, res.AMR
+		ev.User, ev.Source = SplitMFAUser(user)
+		ev.Method = res.AMR
 		id, err := lookup(ctx, user)
 		if err != nil {
 			return Identity{}, res, err
 		}
-		if id.User != user {
+		// user is the second-factor key (MFAUser), not the name: a
+		// users-file "ops:eve" is "file:ops:eve".
+		if MFAUser(id.User, id.Source) != user {
 			return Identity{}, res, fmt.Errorf("login: passkey of %q resolved to another user: %w", user, users.ErrInvalidCredentials)
 		}
 		return id, res, nil

@@ -99,7 +99,14 @@ func (s *Server) passwordlessFinish(c *gin.Context) {
 	check := func(ctx context.Context) (string, mfa.Result, error) {
 		return pk.FinishDiscoverableLogin(ctx, id, body)
 	}
-	lookup := func(_ context.Context, name string) (login.Identity, error) {
+	// check names the user by its second-factor key (login.MFAUser):
+	// "file:ops:eve" is the users file's "ops:eve", never a user literally
+	// named "file:ops:eve"; a key of another source is no users-file user.
+	lookup := func(_ context.Context, key string) (login.Identity, error) {
+		name, source := login.SplitMFAUser(key)
+		if source != "" {
+			return login.Identity{}, users.ErrInvalidCredentials
+		}
 		u, ok := s.opt.Users.Lookup(name)
 		if !ok || u.Disabled {
 			return login.Identity{}, users.ErrInvalidCredentials

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sso/mfa"
 	"github.com/example/sso/session"
 	"github.com/example/sso/session/memstore"
 	"github.com/example/sso/users"
@@ -32,7 +33,7 @@ func TestEndSessionsFileSourceOnly(t *testing.T) {
 	if err := st.Create(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	endSessions(st, slog.New(slog.DiscardHandler))(users.Change{Removed: []string{"alice"}, Revoked: []string{"alice"}})
+	endSessions(st, slog.New(slog.DiscardHandler), nil)(users.Change{Removed: []string{"alice"}, Revoked: []string{"alice"}})
 	left, err := st.List(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -91,12 +92,12 @@ func TestEndSessionsOnPasswordChange(t *testing.T) {
 		return sessions, keys
 	}
 
-	endSessions(st, log)(users.Change{Changed: []string{"alice"}})
+	endSessions(st, log, nil)(users.Change{Changed: []string{"alice"}})
 	if s, k := left(); len(s) != 3 || len(k) != 3 {
 		t.Errorf("after a groups-only change: sessions %q, keys %q; want all three of each", s, k)
 	}
 
-	endSessions(st, log)(users.Change{Changed: []string{"alice"}, Rekeyed: []string{"alice"}})
+	endSessions(st, log, nil)(users.Change{Changed: []string{"alice"}, Rekeyed: []string{"alice"}})
 	s, k := left()
 	if !slices.Equal(s, []string{"ldap"}) || !slices.Equal(k, []string{"key-ldap"}) {
 		t.Errorf("after a password change: sessions %q, keys %q; want only the ldap ones", s, k)
@@ -109,5 +110,52 @@ func TestEndSessionsOnPasswordChange(t *testing.T) {
 	}
 	if n := strings.Count(out, "event=session_revoked"); n != 2 {
 		t.Errorf("%d session_revoked events, want 2:\n%s", n, out)
+	}
+}
+
+// fakeMarks is a second-factor manager's passwordless marks.
+type fakeMarks struct {
+	creds map[string][]mfa.CredentialInfo
+}
+
+func (f *fakeMarks) Credentials(_ context.Context, user string) ([]mfa.CredentialInfo, error) {
+	return f.creds[user], nil
+}
+
+func (f *fakeMarks) SetPasswordless(_ context.Context, user, id string, on bool) error {
+	for i, c := range f.creds[user] {
+		if c.ID == id {
+			f.creds[user][i].Passwordless = on
+			return nil
+		}
+	}
+	return mfa.ErrNotFound
+}
+
+// TestPasswordChangeUnmarksPasswordless (attack3): a password reset in the
+// users file unmarks the user's passwordless passkeys (under the file's
+// second-factor key), so a passkey an attacker registered with a stolen
+// session or password stops signing in without the new password; a
+// groups-only change, and other users, keep theirs.
+func TestPasswordChangeUnmarksPasswordless(t *testing.T) {
+	st := memstore.New(memstore.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	f := &fakeMarks{creds: map[string][]mfa.CredentialInfo{
+		"alice":        {{ID: "a1", Passwordless: true}, {ID: "a2"}},
+		"file:ops:eve": {{ID: "e1", Passwordless: true}},
+		"bob":          {{ID: "b1", Passwordless: true}},
+		"ldap:alice":   {{ID: "l1", Passwordless: true}},
+	}}
+	marks := func() passwordlessMarks { return f }
+	log := slog.New(slog.DiscardHandler)
+	endSessions(st, log, marks)(users.Change{Changed: []string{"alice"}})
+	if !f.creds["alice"][0].Passwordless {
+		t.Fatal("a groups-only change unmarked alice's passkey")
+	}
+	endSessions(st, log, marks)(users.Change{Changed: []string{"alice", "ops:eve"}, Rekeyed: []string{"alice", "ops:eve"}})
+	for user, want := range map[string]bool{"alice": false, "file:ops:eve": false, "bob": true, "ldap:alice": true} {
+		if got := f.creds[user][0].Passwordless; got != want {
+			t.Errorf("%s's passkey passwordless = %v after alice's and ops:eve's password change, want %v", user, got, want)
+		}
 	}
 }

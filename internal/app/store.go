@@ -13,6 +13,8 @@ import (
 
 	"github.com/example/sso/audit"
 	"github.com/example/sso/config"
+	"github.com/example/sso/login"
+	"github.com/example/sso/mfa"
 	"github.com/example/sso/server"
 	"github.com/example/sso/session"
 	"github.com/example/sso/session/authcache"
@@ -261,7 +263,12 @@ func (b *builder) openUsers(ctx context.Context) {
 		b.ok(RuleUsers, "users file "+cfg.UsersFile, setting, "%d %s", len(d.Users()), plural(len(d.Users()), "user"))
 		return
 	}
-	f, err := users.OpenFile(cfg.UsersFile, users.FileOptions{Log: a.Log, OnChange: endSessions(b.sessions, a.Log)})
+	f, err := users.OpenFile(cfg.UsersFile, users.FileOptions{Log: a.Log, OnChange: endSessions(b.sessions, a.Log, func() passwordlessMarks {
+		if b.mfa == nil {
+			return nil
+		}
+		return b.mfa
+	})})
 	if err != nil {
 		b.refuse(RuleUsers, "users file", setting, err, "fix the file (sso hash-password makes a hash), or point SSO_USERS_FILE at the right one")
 		return
@@ -284,8 +291,12 @@ const endSessionsTimeout = 10 * time.Second
 // can mint keys (POST /api/keys), so a reset that kept them would not shut
 // the attacker out. Only the file's own sessions and keys (Source "") end:
 // an LDAP or OIDC user of the same name is someone else, whom the file
-// does not speak for.
-func endSessions(sessions fileStore, log *slog.Logger) func(users.Change) {
+// does not speak for. For the same reason a reset unmarks the user's
+// passwordless passkeys (marks returns the second-factor manager, or nil
+// without one): a stolen session or password can register one, and it
+// would sign in without the new password; the passkeys stay as second
+// factors, and the user marks them again after signing in.
+func endSessions(sessions fileStore, log *slog.Logger, marks func() passwordlessMarks) func(users.Change) {
 	return func(c users.Change) {
 		if len(c.Revoked)+len(c.Rekeyed) == 0 {
 			return
@@ -311,8 +322,51 @@ func endSessions(sessions fileStore, log *slog.Logger) func(users.Change) {
 				continue
 			}
 			log.Info("ended the sessions and API keys of a user whose password changed in the users file", "user", name, "sessions", n, "keys", k)
+			var m passwordlessMarks
+			if marks != nil {
+				m = marks()
+			}
+			if m == nil {
+				continue
+			}
+			p, err := unmarkPasswordless(ctx, m, name)
+			if err != nil {
+				log.Error("could not unmark the passwordless passkeys of a user whose password changed in the users file; they still sign in without a password: remove them on the account security page", "user", name, "err", err)
+				continue
+			}
+			if p > 0 {
+				log.Info("unmarked the passwordless passkeys of a user whose password changed in the users file", "user", name, "passkeys", p)
+			}
 		}
 	}
+}
+
+// passwordlessMarks is what endSessions changes in the second factors
+// (*mfa.Manager): the passwordless marks of passkeys.
+type passwordlessMarks interface {
+	Credentials(ctx context.Context, user string) ([]mfa.CredentialInfo, error)
+	SetPasswordless(ctx context.Context, user, id string, on bool) error
+}
+
+// unmarkPasswordless clears the passwordless mark of every passkey of the
+// users-file user name and returns how many it cleared.
+func unmarkPasswordless(ctx context.Context, m passwordlessMarks, name string) (int, error) {
+	key := login.MFAUser(name, "")
+	list, err := m.Credentials(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range list {
+		if !c.Passwordless {
+			continue
+		}
+		if err := m.SetPasswordless(ctx, key, c.ID, false); err != nil && !errors.Is(err, mfa.ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // fileStore is what endSessions changes: sessions and API keys.
