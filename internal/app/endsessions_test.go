@@ -159,3 +159,24 @@ func TestPasswordChangeUnmarksPasswordless(t *testing.T) {
 		}
 	}
 }
+
+// A removed name may be given to someone else: the old holder's
+// passwordless passkeys must not sign into it. Disabling keeps them (the
+// user comes back as themselves).
+func TestRemovalUnmarksPasswordless(t *testing.T) {
+	st := memstore.New(memstore.Options{})
+	t.Cleanup(func() { _ = st.Close() })
+	f := &fakeMarks{creds: map[string][]mfa.CredentialInfo{
+		"alice": {{ID: "a1", Passwordless: true}},
+		"bob":   {{ID: "b1", Passwordless: true}},
+		"carol": {{ID: "c1", Passwordless: true}},
+	}}
+	endSessions(st, slog.New(slog.DiscardHandler), func() passwordlessMarks { return f })(users.Change{
+		Removed: []string{"alice"}, Disabled: []string{"carol"}, Revoked: []string{"alice", "carol"},
+	})
+	for user, want := range map[string]bool{"alice": false, "bob": true, "carol": true} {
+		if got := f.creds[user][0].Passwordless; got != want {
+			t.Errorf("%s's passkey passwordless = %v after alice's removal, want %v", user, got, want)
+		}
+	}
+}

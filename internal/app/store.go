@@ -298,7 +298,7 @@ const endSessionsTimeout = 10 * time.Second
 // factors, and the user marks them again after signing in.
 func endSessions(sessions fileStore, log *slog.Logger, marks func() passwordlessMarks) func(users.Change) {
 	return func(c users.Change) {
-		if len(c.Revoked)+len(c.Rekeyed) == 0 {
+		if len(c.Revoked)+len(c.Rekeyed)+len(c.Removed) == 0 {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), endSessionsTimeout)
@@ -310,6 +310,24 @@ func endSessions(sessions fileStore, log *slog.Logger, marks func() passwordless
 				continue
 			}
 			log.Info("ended the sessions of a user removed from or disabled in the users file", "user", name, "sessions", n)
+		}
+		// A removed name may be given to someone else later: the old
+		// holder's passwordless passkeys must not sign into that account.
+		// (They stay as second factors, which the new holder cannot pass:
+		// an administrator removes them, or the name is not reused.)
+		if marks != nil {
+			if m := marks(); m != nil {
+				for _, name := range c.Removed {
+					p, err := unmarkPasswordless(ctx, m, name)
+					if err != nil {
+						log.Error("could not unmark the passwordless passkeys of a user removed from the users file; they would sign in if the name came back", "user", name, "err", err)
+						continue
+					}
+					if p > 0 {
+						log.Info("unmarked the passwordless passkeys of a user removed from the users file", "user", name, "passkeys", p)
+					}
+				}
+			}
 		}
 		for _, name := range c.Rekeyed {
 			n, err := endFileSessions(ctx, sessions, name, log)
