@@ -451,24 +451,35 @@ func (s *Server) checkFactorToken(c *gin.Context) bool {
 	return false
 }
 
-// passkeyBegin is POST /login/factor/passkey/begin: the options of a
-// WebAuthn assertion for the pending login's or session's user.
-func (s *Server) passkeyBegin(c *gin.Context) {
+// passkeyStep is what both halves of a passkey second factor start with:
+// the pending login or session, the page's form token, the relying party.
+// false: the answer is written.
+func (s *Server) passkeyStep(c *gin.Context) (*factorState, *mfa.Passkeys, bool) {
 	st, ok, err := s.factorState(c)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	if err != nil {
 		s.fail(c, errNoPending)
-		return
+		return nil, nil, false
 	}
 	if !s.checkFactorToken(c) {
 		s.fail(c, errFormToken)
-		return
+		return nil, nil, false
 	}
 	pk, err := s.passkeys(c)
 	if err != nil {
 		s.fail(c, err)
+		return nil, nil, false
+	}
+	return st, pk, true
+}
+
+// passkeyBegin is POST /login/factor/passkey/begin: the options of a
+// WebAuthn assertion for the pending login's or session's user.
+func (s *Server) passkeyBegin(c *gin.Context) {
+	st, pk, ok := s.passkeyStep(c)
+	if !ok {
 		return
 	}
 	opts, id, err := pk.BeginLogin(c.Request.Context(), mfa.User{Name: st.user})
@@ -487,21 +498,8 @@ func (s *Server) passkeyBegin(c *gin.Context) {
 // passkeyFinish is POST /login/factor/passkey/finish: the browser's
 // assertion, checked under regulation; success mints or steps up.
 func (s *Server) passkeyFinish(c *gin.Context) {
-	st, ok, err := s.factorState(c)
+	st, pk, ok := s.passkeyStep(c)
 	if !ok {
-		return
-	}
-	if err != nil {
-		s.fail(c, errNoPending)
-		return
-	}
-	if !s.checkFactorToken(c) {
-		s.fail(c, errFormToken)
-		return
-	}
-	pk, err := s.passkeys(c)
-	if err != nil {
-		s.fail(c, err)
 		return
 	}
 	secure := s.opt.Cookies.Secure()
