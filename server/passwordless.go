@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/example/sso/authz"
 	"github.com/example/sso/login"
 	"github.com/example/sso/mfa"
 	"github.com/example/sso/users"
@@ -62,6 +65,11 @@ func (s *Server) checkLoginToken(c *gin.Context) bool {
 func (s *Server) passwordlessBegin(c *gin.Context) {
 	if !s.checkLoginToken(c) {
 		s.fail(c, errFormToken)
+		return
+	}
+	if ok, wait := s.ceremonies.allow(c.ClientIP(), s.opt.Now()); !ok {
+		c.Header("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, authz.ErrorBody{Error: "too_many_attempts", Message: "too many passkey sign-ins started from this address, try again later"})
 		return
 	}
 	pk, err := s.passkeys(c)

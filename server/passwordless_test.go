@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
@@ -64,6 +65,9 @@ func jsonCreation(t *testing.T, r *response) *protocol.CredentialCreation {
 // fresh browser and returns the browser and the finish answer.
 func passkeySignIn(t *testing.T, e *env, a *softauthn.Authenticator, rd string) (*http.Client, *response) {
 	t.Helper()
+	// One ceremony per two seconds per address after a burst of ten
+	// (TestPasswordlessBeginLimited): these sign-ins come at that pace.
+	e.clock.Advance(2 * time.Second)
 	b, _ := e.browser()
 	r := do(t, b, req{url: hub + "/login"})
 	expectStatus(t, r, http.StatusOK)
@@ -216,4 +220,30 @@ func TestPasswordlessNotForLDAP(t *testing.T) {
 	if !slices.Contains([]int{http.StatusNotFound}, do(t, b, req{method: "POST", url: hub + "/account/security/passkeys/passwordless"}).StatusCode) {
 		t.Error("the mark route exists with an LDAP backend")
 	}
+}
+
+// Starting passwordless sign-ins stores a ceremony each: one address gets
+// a burst of ten, then one every two seconds (429 with Retry-After).
+func TestPasswordlessBeginLimited(t *testing.T) {
+	e := newMFAEnv(t, &events{})
+	b, _ := e.browser()
+	r := do(t, b, req{url: hub + "/login"})
+	expectStatus(t, r, http.StatusOK)
+	h := map[string]string{"X-SSO-Form-Token": find(t, loginTokenRE, r)}
+	begin := func() *response {
+		return do(t, b, req{method: "POST", url: hub + "/login/passkey/begin", headers: h})
+	}
+	for i := range 10 {
+		if r := begin(); r.StatusCode != http.StatusOK {
+			t.Fatalf("begin %d: %d, want 200", i+1, r.StatusCode)
+		}
+	}
+	r = begin()
+	expectStatus(t, r, http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "too_many_attempts") {
+		t.Fatalf("11th begin: Retry-After %q, body %s", r.Header.Get("Retry-After"), r.body)
+	}
+	e.clock.Advance(2 * time.Second)
+	expectStatus(t, begin(), http.StatusOK)
+	expectStatus(t, begin(), http.StatusTooManyRequests)
 }

@@ -136,11 +136,12 @@ type Options struct {
 
 // Server is the sso HTTP service: login hub, JSON API, /auth and operations.
 type Server struct {
-	opt     Options
-	auth    *authz.Authenticator
-	engine  *gin.Engine
-	metrics *metrics
-	formCSP string
+	opt        Options
+	ceremonies ceremonyLimiter
+	auth       *authz.Authenticator
+	engine     *gin.Engine
+	metrics    *metrics
+	formCSP    string
 	// hubOrigin is the origin of LoginURL, e.g. https://login.example.com.
 	hubOrigin string
 	// apiCORS is the CORS policy of the hub's own API (/api/*): the hub and
