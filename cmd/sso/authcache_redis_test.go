@@ -384,7 +384,9 @@ func TestAuthCacheUnpublishedInvalidationRetried(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = rc.Close() })
 	ctx := context.Background()
-	if err := rc.Do(ctx, "ACL", "SETUSER", "nopub", "on", ">nopubpw", "~*", "&*", "+@all", "-publish").Err(); err != nil {
+	// A may publish at start-up (it refuses to start otherwise:
+	// TestAssembleRedisWithoutPublish); the right goes after.
+	if err := rc.Do(ctx, "ACL", "SETUSER", "nopub", "on", ">nopubpw", "~*", "&*", "+@all").Err(); err != nil {
 		t.Fatalf("ACL SETUSER: %v", err)
 	}
 	env := prodEnv(t)
@@ -395,6 +397,9 @@ func TestAuthCacheUnpublishedInvalidationRetried(t *testing.T) {
 	a, b := start(t, envA), start(t, env)
 	waitUsable(t, a)
 	waitUsable(t, b)
+	if err := rc.Do(ctx, "ACL", "SETUSER", "nopub", "-publish").Err(); err != nil {
+		t.Fatalf("ACL SETUSER -publish: %v", err)
+	}
 
 	// Logins through B: A's own would fail to publish their invalidation.
 	l1, _ := b.login(t, "alice", testPassword)

@@ -13,6 +13,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/example/sso/config"
+	"github.com/example/sso/internal/testredis"
+	"github.com/redis/go-redis/v9"
 )
 
 func key(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
@@ -170,5 +172,37 @@ func TestSameSite(t *testing.T) {
 		if got := SameSite(s); got != want {
 			t.Errorf("SameSite(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// A Redis user that may not PUBLISH would answer 503 to every login and
+// logout, and its revocations would not reach other instances: refused at
+// start-up (and by doctor) under the auth cache's rule, unless the cache
+// is off.
+func TestAssembleRedisWithoutPublish(t *testing.T) {
+	addr := testredis.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rc.Close() })
+	if err := rc.Do(context.Background(), "ACL", "SETUSER", "nopub", "on", ">nopubpw", "~*", "&*", "+@all", "-publish").Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	env := prod(t)
+	env["SSO_REDIS_URL"] = "redis://nopub:nopubpw@" + addr + "/0"
+	res := assemble(t, env)
+	if res.App != nil {
+		t.Fatal("a Redis user without PUBLISH was accepted")
+	}
+	var found bool
+	for _, c := range res.Checks.Failed() {
+		if c.Rule == RuleAuthCache && strings.Contains(c.Why, "cannot publish") && strings.Contains(c.Fix, "SSO_AUTH_CACHE=0") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no %s failure naming the publish: %+v", RuleAuthCache, res.Checks.Failed())
+	}
+	env["SSO_AUTH_CACHE"] = "0"
+	if res := assemble(t, env); res.App == nil {
+		t.Errorf("with the cache off, refused: %v", res.Err())
 	}
 }

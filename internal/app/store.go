@@ -202,6 +202,15 @@ func (b *builder) authCache(newClient func() redis.UniversalClient) {
 	sub, pub := newClient(), newClient()
 	a.closers = append(a.closers, sub.Close, pub.Close)
 	bus := redisstore.NewBus(pub, sub, redisstore.BusOptions{PublishTimeout: cfg.StoreTimeout, Log: a.Log})
+	// Every login, logout and revocation publishes: a Redis user that may
+	// not (an ACL without +publish) would answer 503 to all of them, and
+	// its revocations would reach other instances only as their entries
+	// expire. The probe invalidates the user "", whom nobody is.
+	if err := bus.Publish(context.Background(), authcache.Message('u', "")); err != nil {
+		b.fail(RuleAuthCache, label, setting, fmt.Sprintf("%s: the Redis user cannot publish invalidations on %s: %v", setting, bus.Channel(), err),
+			"allow PUBLISH on "+bus.Channel()+" (ACL: +publish &"+bus.Channel()+"), or turn the cache off with SSO_AUTH_CACHE=0")
+		return
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
