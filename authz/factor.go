@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/example/sso/session"
@@ -106,12 +106,45 @@ func (p FactorPolicy) Satisfied(factors []session.Factor, now time.Time) bool {
 }
 
 // amrHeader is X-Auth-AMR: the session's amr values, comma-separated.
-func amrHeader(id Identity) string {
-	if id.Session == nil {
-		return ""
+func amrHeader(id Identity) value {
+	if id.Session == nil || len(id.Session.Factors) == 0 {
+		return nil
 	}
-	return strings.Join(id.Session.AMR(), ",")
+	// The value is built in a stack buffer and looked up in a table of
+	// the few combinations sessions have ("pwd", "pwd,otp", "user,hwk"…):
+	// /auth writes it on every 200, and a join would allocate each time.
+	var buf [64]byte
+	b := buf[:0]
+	for i, f := range id.Session.Factors {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f.Method...)
+	}
+	amrValues.mu.RLock()
+	v, ok := amrValues.m[string(b)]
+	amrValues.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = newValue(string(b))
+	amrValues.mu.Lock()
+	if amrValues.m == nil || len(amrValues.m) >= maxAMRValues {
+		amrValues.m = make(map[string]value)
+	}
+	amrValues.m[string(b)] = v
+	amrValues.mu.Unlock()
+	return v
 }
+
+// amrValues holds the rendered X-Auth-AMR values; bounded, as the factor
+// methods come from our own code and combine in a handful of ways.
+var amrValues struct {
+	mu sync.RWMutex
+	m  map[string]value
+}
+
+const maxAMRValues = 64
 
 func sessionFactors(id Identity) []session.Factor {
 	if id.Session == nil {

@@ -122,8 +122,20 @@ func TestAuthFactorPolicy(t *testing.T) {
 	f := newFixture(t, nil)
 	plain := f.login(t, "alice")
 	stepped, _ := f.federatedLogin(t, "carol", "oidc:corp", "carol@example.test", nil)
-	// carol's session: oidc, then a passkey 5 minutes ago.
 	ctx := context.Background()
+	// alice's session as one stored before sessions recorded factors.
+	if old, err := f.store.List(ctx, "alice"); err != nil || len(old) != 1 {
+		t.Fatalf("List(alice): %v %v", old, err)
+	} else {
+		if err := f.store.Delete(ctx, old[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		old[0].Factors = nil
+		if err := f.store.Create(ctx, old[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// carol's session: oidc, then a passkey 5 minutes ago.
 	list, err := f.store.List(ctx, "carol")
 	if err != nil || len(list) != 1 {
 		t.Fatalf("List: %v %v", list, err)

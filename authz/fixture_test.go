@@ -176,6 +176,8 @@ func (f *fixture) login(t testing.TB, user string) string {
 	s := &session.Session{
 		ID: ticket.Hash(raw), User: u.Name, Email: u.Email, Groups: u.Groups, Domain: "example.test",
 		CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(24 * time.Hour), Idle: time.Hour, CSRFToken: "csrf-" + user,
+		// As a password login records it: /auth then writes X-Auth-AMR.
+		Factors: []session.Factor{{Method: "pwd", At: now}},
 	}
 	if err := f.store.Create(context.Background(), s); err != nil {
 		t.Fatalf("Create: %v", err)

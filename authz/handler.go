@@ -180,8 +180,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.factorOK(w, q, id, originalURL, reply) {
 		return
 	}
-	if amr := amrHeader(id); amr != "" {
-		hdr[hAuthAMR] = []string{amr}
+	if amr := amrHeader(id); amr != nil {
+		hdr[hAuthAMR] = amr
 	}
 	// Shared, pre-rendered values written under canonical keys: no
 	// allocation per request for the identity headers.
