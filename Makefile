@@ -81,6 +81,8 @@ bench:
 # logins, and the many-sessions run with 2000 sessions.
 bench-smoke: deps
 	$(GO) test -run '^$$' -bench . -benchtime 100x ./authz/ ./cors/ ./ticket/ ./cookiedomain/
+	# The allocation bounds skip under -race (unit): they run here, without it.
+	$(GO) test -count=1 -run '^TestAuthAllocations$$' ./authz/
 	SSO_BENCH_DURATION=1s SSO_BENCH_ROUNDS=1 SSO_BENCH_SESSIONS=200 SSO_BENCH_MILLION=2000 \
 	  $(GO) test -tags bench -run '^(TestLoad|TestMillion)$$' -count=1 -timeout 10m ./bench/
 
